@@ -1,0 +1,310 @@
+/*
+ * Storage: one SQLite database in WAL mode, one connection per worker
+ * thread, statements prepared once per connection from the table below,
+ * and numbered migrations kept in PRAGMA user_version.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "otp.h"
+
+/*
+ * The schema, one migration per entry; entry i brings user_version from
+ * i to i + 1.  No column holds a plaintext code, key or phone number:
+ * phones are keyed pseudonyms (phone_ps) beside their masked form, codes
+ * and keys are keyed hashes.
+ */
+static const char *const migrations[] = {
+	/* 1: the whole contract. */
+	"CREATE TABLE app ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  enabled INTEGER NOT NULL DEFAULT 1,"
+	"  created_at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE TABLE api_key ("
+	"  hash BLOB PRIMARY KEY,"
+	"  app_id TEXT NOT NULL REFERENCES app(id),"
+	"  created_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER"
+	") STRICT;"
+	"CREATE INDEX api_key_app ON api_key(app_id);"
+	"CREATE TABLE otp ("
+	"  id TEXT PRIMARY KEY,"
+	"  app_id TEXT NOT NULL REFERENCES app(id),"
+	"  phone_ps BLOB NOT NULL,"
+	"  phone_masked TEXT NOT NULL,"
+	"  purpose TEXT,"
+	"  locale TEXT NOT NULL,"
+	"  code_hash BLOB,"
+	"  status TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  channel TEXT NOT NULL,"
+	"  wamid TEXT,"
+	"  delivery_status TEXT NOT NULL,"
+	"  delivery_error_code INTEGER,"
+	"  delivery_error_title TEXT,"
+	"  delivery_updated_at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE INDEX otp_phone ON otp(app_id, phone_ps, created_at);"
+	"CREATE INDEX otp_phone_all ON otp(phone_ps);"
+	"CREATE INDEX otp_created ON otp(created_at);"
+	"CREATE UNIQUE INDEX otp_wamid ON otp(wamid) WHERE wamid IS NOT NULL;"
+	"CREATE TABLE delivery_event ("
+	"  id INTEGER PRIMARY KEY,"
+	"  otp_id TEXT NOT NULL REFERENCES otp(id) ON DELETE CASCADE,"
+	"  status TEXT NOT NULL,"
+	"  error_code INTEGER,"
+	"  error_title TEXT,"
+	"  at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE INDEX delivery_event_otp ON delivery_event(otp_id);"
+	"CREATE TABLE idempotency ("
+	"  app_id TEXT NOT NULL REFERENCES app(id),"
+	"  key_hash BLOB NOT NULL,"
+	"  body_hash BLOB NOT NULL,"
+	"  phone_ps BLOB,"
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  status INTEGER,"
+	"  headers TEXT,"
+	"  body TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (app_id, key_hash)"
+	") STRICT;"
+	"CREATE INDEX idempotency_created ON idempotency(created_at);"
+	"CREATE INDEX idempotency_phone ON idempotency(phone_ps);"
+	"CREATE TABLE rate ("
+	"  bucket BLOB NOT NULL,"
+	"  window_end INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  PRIMARY KEY (bucket, window_end)"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX rate_end ON rate(window_end);"
+	"CREATE TABLE deletion ("
+	"  id TEXT PRIMARY KEY,"
+	"  app_id TEXT REFERENCES app(id),"
+	"  confirmation_hash BLOB UNIQUE,"
+	"  status TEXT NOT NULL,"
+	"  otps INTEGER NOT NULL DEFAULT 0,"
+	"  delivery_events INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  completed_at INTEGER"
+	") STRICT;"
+	"CREATE TABLE deletion_challenge ("
+	"  id TEXT PRIMARY KEY,"
+	"  phone_ps BLOB NOT NULL,"
+	"  code_hash BLOB,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  subject TEXT,"
+	"  detail TEXT"
+	") STRICT;"
+	"CREATE INDEX audit_at ON audit(at);",
+};
+
+#define MIGRATIONSZ	(int)(sizeof(migrations) / sizeof(migrations[0]))
+
+static const char *const stmts[STMT__MAX] = {
+	[STMT_BEGIN] = "BEGIN",
+	[STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_PING] = "SELECT count(*) FROM app",
+	[STMT_APP_INSERT] =
+	    "INSERT INTO app (id, name, created_at) VALUES (?1, ?2, ?3)",
+	[STMT_APP_LIST] =
+	    "SELECT id, name, enabled, created_at, (SELECT count(*) FROM "
+	    "api_key WHERE app_id = app.id AND revoked_at IS NULL) "
+	    "FROM app ORDER BY created_at, id",
+	[STMT_APP_SET_ENABLED] = "UPDATE app SET enabled = ?2 WHERE id = ?1",
+	[STMT_APP_EXISTS] = "SELECT 1 FROM app WHERE id = ?1",
+	[STMT_KEY_INSERT] =
+	    "INSERT INTO api_key (hash, app_id, created_at) VALUES (?1, ?2, ?3)",
+	[STMT_KEY_REVOKE_ALL] =
+	    "UPDATE api_key SET revoked_at = ?2 "
+	    "WHERE app_id = ?1 AND revoked_at IS NULL",
+	[STMT_KEY_LOOKUP] =
+	    "SELECT app.id FROM api_key JOIN app ON app.id = api_key.app_id "
+	    "WHERE api_key.hash = ?1 AND api_key.revoked_at IS NULL "
+	    "AND app.enabled = 1",
+	[STMT_AUDIT_INSERT] =
+	    "INSERT INTO audit (at, actor, action, subject, detail) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_AUDIT_LIST] =
+	    "SELECT at, actor, action, subject, detail FROM audit ORDER BY id",
+};
+
+/*
+ * Open a connection (creating the file if needed) and set it up: WAL,
+ * a busy timeout, foreign keys, synchronous = NORMAL.  Returns 0, or -1
+ * with the connection closed.
+ */
+int
+db_open(struct db *db, const char *path)
+{
+	char	*msg = NULL;
+
+	memset(db, 0, sizeof(*db));
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_err("%s: %s", path, db->h ? sqlite3_errmsg(db->h) :
+		    "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	if (sqlite3_exec(db->h, "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA foreign_keys = ON;"
+	    "PRAGMA secure_delete = ON;", NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("%s: %s", path, msg ? msg : "pragma failed");
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_free(msg);
+	db_close(db);
+	return -1;
+}
+
+void
+db_close(struct db *db)
+{
+	int	 i;
+
+	for (i = 0; i < STMT__MAX; i++)
+		sqlite3_finalize(db->st[i]);
+	sqlite3_close(db->h);
+	memset(db, 0, sizeof(*db));
+}
+
+const char *
+db_errmsg(struct db *db)
+{
+	return sqlite3_errmsg(db->h);
+}
+
+/*
+ * Bring the schema up to date inside one immediate transaction, so two
+ * processes starting at once cannot both migrate.  Returns 0 or -1.
+ */
+int
+db_migrate(struct db *db)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*msg = NULL, pragma[64];
+	int		 v, rc = -1;
+
+	if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, &msg) !=
+	    SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		goto rollback;
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (v > MIGRATIONSZ) {
+		log_err("database schema %d is newer than this program (%d)",
+		    v, MIGRATIONSZ);
+		goto rollback;
+	}
+	for (; v < MIGRATIONSZ; v++) {
+		if (sqlite3_exec(db->h, migrations[v], NULL, NULL, &msg) !=
+		    SQLITE_OK)
+			goto rollback;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+		    v + 1);
+		if (sqlite3_exec(db->h, pragma, NULL, NULL, &msg) != SQLITE_OK)
+			goto rollback;
+	}
+	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+out:
+	if (rc == -1)
+		log_err("migration failed: %s", msg ? msg : db_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_free(msg);
+	return rc;
+}
+
+/*
+ * The prepared statement s, reset and with its bindings cleared, ready
+ * to bind and step.  Prepared on first use and kept for the life of the
+ * connection.  NULL on error (logged).
+ */
+sqlite3_stmt *
+db_stmt(struct db *db, enum stmt s)
+{
+	if (db->st[s] == NULL) {
+		if (sqlite3_prepare_v3(db->h, stmts[s], -1,
+		    SQLITE_PREPARE_PERSISTENT, &db->st[s], NULL) != SQLITE_OK) {
+			log_err("prepare %d: %s", s, db_errmsg(db));
+			return NULL;
+		}
+	} else {
+		sqlite3_reset(db->st[s]);
+		sqlite3_clear_bindings(db->st[s]);
+	}
+	return db->st[s];
+}
+
+/* Run a statement that takes no values and returns no rows: 0 or -1. */
+int
+db_exec(struct db *db, enum stmt s)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_stmt(db, s)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_err("step %d: %s", s, db_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Append an audit record.  Callers pass ids and counts, never a phone
+ * number, code or key.  Returns 0 or -1.
+ */
+int
+db_audit(struct db *db, const char *actor, const char *action,
+    const char *subject, const char *detail)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_stmt(db, STMT_AUDIT_INSERT)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 2, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_err("audit: %s", db_errmsg(db));
+		return -1;
+	}
+	return 0;
+}

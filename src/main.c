@@ -1,0 +1,206 @@
+/*
+ * otp.fcgi: the front.  FastCGI when started with a listening socket on
+ * standard input (a web server's spawner, spawn-fcgi), or on a socket
+ * of its own with --listen; plain CGI otherwise.  Each FastCGI worker
+ * thread owns its database connection and buffers.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "otp.h"
+
+#define THREADS_MAX	64
+
+extern char	**environ;
+
+struct server {
+	int		 fd;		/* listening socket */
+	pthread_mutex_t	 lock;		/* serialises accept() */
+};
+
+/*
+ * Read a FastCGI request's body into w->body.  Returns 0, 413 when it is
+ * larger than BODY_MAX (the rest is drained), or 400 when its length
+ * cannot be read.
+ */
+static int
+read_fcgi_body(struct worker *w, FCGX_Request *fr)
+{
+	char	 tmp[4096];
+	size_t	 len;
+	int	 n;
+
+	buf_reset(&w->body);
+	if (req_body_length(fr->envp, &len) == -1)
+		return 400;
+	if (len > BODY_MAX) {
+		while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
+			continue;
+		return 413;
+	}
+	while (w->body.len < len) {
+		n = FCGX_GetStr(tmp, (int)(len - w->body.len < sizeof(tmp) ?
+		    len - w->body.len : sizeof(tmp)), fr->in);
+		if (n <= 0)
+			break;
+		buf_add(&w->body, tmp, (size_t)n);
+	}
+	return 0;
+}
+
+static void *
+serve_fcgi(void *arg)
+{
+	struct server	*s = arg;
+	struct worker	 w;
+	FCGX_Request	 fr;
+	int		 rc, bodyerr;
+
+	if (route_worker_open(&w) == -1)
+		log_err("database not open yet; will retry per request");
+	if (FCGX_InitRequest(&fr, s->fd, 0) != 0) {
+		log_err("FCGX_InitRequest failed");
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		rc = FCGX_Accept_r(&fr);
+		pthread_mutex_unlock(&s->lock);
+		if (rc < 0)
+			break;
+		bodyerr = read_fcgi_body(&w, &fr);
+		route_request(&w, fr.envp, bodyerr);
+		FCGX_PutStr(w.out.p, (int)w.out.len, fr.out);
+		FCGX_Finish_r(&fr);
+	}
+	route_worker_close(&w);
+	return NULL;
+}
+
+/* Plain CGI: one request from the environment and standard input. */
+static int
+serve_cgi(void)
+{
+	struct worker	 w;
+	char		 tmp[4096];
+	size_t		 len, n;
+	int		 bodyerr = 0;
+
+	route_worker_open(&w);
+	if (req_body_length(environ, &len) == -1)
+		bodyerr = 400;
+	else if (len > BODY_MAX)
+		bodyerr = 413;
+	while (bodyerr == 0 && w.body.len < len) {
+		n = fread(tmp, 1, len - w.body.len < sizeof(tmp) ?
+		    len - w.body.len : sizeof(tmp), stdin);
+		if (n == 0)
+			break;
+		buf_add(&w.body, tmp, n);
+	}
+	route_request(&w, environ, bodyerr);
+	fwrite(w.out.p, 1, w.out.len, stdout);
+	fflush(stdout);
+	route_worker_close(&w);
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: otp.fcgi [-n] [-c file] "
+	    "[--listen address [--threads n]]\n");
+	exit(1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct server	 s;
+	struct db	 db;
+	pthread_t	 th[THREADS_MAX];
+	const char	*cfile = NULL, *listen = NULL;
+	char		 msg[1024];
+	long long	 threads = 4;
+	int		 ch, check = 0, i;
+
+	while ((ch = getopt_long(argc, argv, "c:n", longopts, NULL)) != -1)
+		switch (ch) {
+		case 'c':
+			cfile = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			if (num_parse(optarg, 1, THREADS_MAX, &threads) == -1)
+				errx(1, "--threads: expected 1 to %d",
+				    THREADS_MAX);
+			break;
+		default:
+			usage();
+		}
+	if (optind != argc)
+		usage();
+
+	if (sec_init() == -1)
+		errx(1, "libsodium cannot start");
+	if (conf_load(conf_path(cfile), msg, sizeof(msg)) == -1 ||
+	    conf_load_secrets(msg, sizeof(msg)) == -1)
+		errx(1, "%s", msg);
+	if (check) {
+		printf("%s: configuration ok\n", conf.path);
+		return 0;
+	}
+	if (FCGX_Init() != 0)
+		errx(1, "FCGX_Init failed");
+	/*
+	 * libfcgi turns SIGTERM into a flag that is only read after the
+	 * next request; we stop at once instead.  Every change is one
+	 * SQLite transaction, so nothing is left half done.
+	 */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (listen == NULL && FCGX_IsCGI())
+		return serve_cgi();
+
+	/* Bring the schema up to date once, before any worker starts. */
+	if (db_open(&db, conf.database) == -1 || db_migrate(&db) == -1)
+		errx(1, "%s: cannot open or migrate the database",
+		    conf.database);
+	db_close(&db);
+
+	s.fd = 0;
+	if (listen != NULL) {
+		if (listen[0] == '/')
+			unlink(listen);
+		if ((s.fd = FCGX_OpenSocket(listen, 128)) < 0)
+			errx(1, "%s: cannot listen", listen);
+	}
+	pthread_mutex_init(&s.lock, NULL);
+	log_info("serving FastCGI with %lld threads", threads);
+	for (i = 0; i < threads; i++)
+		if (pthread_create(&th[i], NULL, serve_fcgi, &s) != 0)
+			errx(1, "pthread_create failed");
+	for (i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	return 0;
+}

@@ -1,0 +1,315 @@
+/*
+ * Baghdad OTP: the one private header.  Types first, then the
+ * prototypes of every cross-file function, grouped by the file that
+ * defines them.  A symbol carries its file's prefix.
+ */
+#ifndef OTP_H
+#define OTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct json_object;
+struct sqlite3;
+struct sqlite3_stmt;
+
+#define BODY_MAX	16384		/* request body cap, API.md §2 */
+#define KEY_LEN		32		/* secret key bytes */
+#define HASH_LEN	32		/* keyed hash output bytes */
+#define PHONE_MAX	17		/* "+", 15 digits, NUL */
+#define MASKED_MAX	20		/* masked phone, NUL included */
+#define ID_MAX		40		/* ids: prefix and base32 */
+#define LIST_MAX	32		/* entries of a list-valued key */
+
+#ifndef OTP_DEFAULT_CONFIG
+#define OTP_DEFAULT_CONFIG "/etc/baghdad-otp/otp.conf"
+#endif
+
+/*
+ * A bounded growable buffer: it never holds more than max bytes and is
+ * always NUL-terminated when len > 0 or after buf_init.
+ */
+struct buf {
+	char		*p;
+	size_t		 len;
+	size_t		 cap;
+	size_t		 max;
+};
+
+enum channel {
+	CHANNEL_WHATSAPP,
+	CHANNEL_CONSOLE,
+	CHANNEL__MAX
+};
+
+enum locale {
+	LOCALE_EN,
+	LOCALE_AR,
+	LOCALE__MAX
+};
+
+/*
+ * The configuration: filled once by conf_load() and conf_load_secrets()
+ * at start-up, read-only afterwards.
+ */
+struct conf {
+	char		 path[1024];
+	/* [service] */
+	char		 name[64];
+	char		 base_url[256];
+	char		 contact_email[128];
+	char		 policy_updated[16];
+	char		 database[1024];
+	char		 secrets[1024];
+	int		 require_https;
+	enum locale	 default_locale;
+	char		 trusted_proxies[LIST_MAX][64];
+	size_t		 trusted_proxiesz;
+	/* [otp] */
+	int		 code_length;
+	int		 ttl;
+	int		 max_attempts;
+	int		 resend_cooldown;
+	char		 default_country[4];
+	char		 allowed_countries[LIST_MAX][4];
+	size_t		 allowed_countriesz;
+	/* [limits] */
+	int		 sends_per_phone_hour;
+	int		 sends_per_phone_day;
+	int		 sends_per_app_minute;
+	int		 sends_per_ip_minute;
+	int		 failed_checks_per_phone_day;
+	/* [retention] */
+	int		 delivery_days;
+	int		 audit_days;
+	int		 idempotency_hours;
+	/* [whatsapp] */
+	enum channel	 channel;
+	char		 console_file[1024];
+	char		 api_base[256];
+	char		 api_version[16];
+	char		 phone_number_id[32];
+	char		 template[128];
+	char		 template_languages[LOCALE__MAX][16];
+	int		 timeout_ms;
+	int		 retries;
+	/* the secrets file */
+	int		 have_secrets;
+	unsigned char	 code_key[KEY_LEN];
+	unsigned char	 pseudonym_key[KEY_LEN];
+	unsigned char	 apikey_key[KEY_LEN];
+	unsigned char	 csrf_key[KEY_LEN];
+	unsigned char	 state_key[KEY_LEN];
+	char		 whatsapp_access_token[512];
+	char		 whatsapp_app_secret[128];
+	char		 whatsapp_verify_token[128];
+};
+
+extern struct conf conf;
+
+enum method {
+	METHOD_GET,
+	METHOD_POST,
+	METHOD_DELETE,
+	METHOD__MAX
+};
+
+/*
+ * A parsed request: a pure function of the CGI environment and the body
+ * bytes (req_parse).  Strings point into the environment or body, which
+ * outlive the request.
+ */
+struct req {
+	enum method	 method;	/* METHOD__MAX: not one we take */
+	const char	*method_name;
+	int		 head;		/* HEAD: answer as GET, no body */
+	char		 path[256];	/* without the query */
+	const char	*query;		/* after '?', or "" */
+	char		 ip[64];	/* client address, proxies applied */
+	int		 https;
+	const char	*content_type;
+	const char	*authorization;
+	const char	*idempotency_key;
+	const char	*accept_language;
+	const char	*cookie;
+	const char	*signature;	/* X-Hub-Signature-256 */
+	const char	*body;
+	size_t		 bodysz;
+};
+
+/* Stable error codes of problem documents (API.md §2). */
+enum err {
+	ERR_INVALID_REQUEST,
+	ERR_UNAUTHORIZED,
+	ERR_FORBIDDEN,
+	ERR_HTTPS_REQUIRED,
+	ERR_NOT_FOUND,
+	ERR_METHOD_NOT_ALLOWED,
+	ERR_CONFLICT,
+	ERR_BODY_TOO_LARGE,
+	ERR_UNSUPPORTED_MEDIA_TYPE,
+	ERR_INVALID_PHONE,
+	ERR_COUNTRY_NOT_ALLOWED,
+	ERR_UNDELIVERABLE,
+	ERR_IDEMPOTENCY_KEY_REUSED,
+	ERR_REQUEST_IN_PROGRESS,
+	ERR_OTP_NOT_PENDING,
+	ERR_RATE_LIMITED,
+	ERR_INTERNAL,
+	ERR_DELIVERY_FAILED,
+	ERR_DELIVERY_UNAVAILABLE,
+	ERR_UNAVAILABLE,
+	ERR__MAX
+};
+
+#define RESP_HEADERS_MAX 1024
+
+struct resp {
+	int		 status;
+	const char	*ctype;
+	char		 headers[RESP_HEADERS_MAX];	/* "Name: value\r\n"... */
+	size_t		 headersz;
+	struct buf	 body;
+};
+
+/* Prepared statements, one table in db.c. */
+enum stmt {
+	STMT_BEGIN,
+	STMT_BEGIN_IMMEDIATE,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_PING,
+	STMT_APP_INSERT,
+	STMT_APP_LIST,
+	STMT_APP_SET_ENABLED,
+	STMT_APP_EXISTS,
+	STMT_KEY_INSERT,
+	STMT_KEY_REVOKE_ALL,
+	STMT_KEY_LOOKUP,
+	STMT_AUDIT_INSERT,
+	STMT_AUDIT_LIST,
+	STMT__MAX
+};
+
+struct db {
+	struct sqlite3		*h;
+	struct sqlite3_stmt	*st[STMT__MAX];
+};
+
+/* Everything one worker thread owns. */
+struct worker {
+	struct db	 db;
+	struct buf	 body;		/* request body, BODY_MAX */
+	struct buf	 out;		/* the whole response */
+};
+
+/* What a handler is given: one request being answered. */
+struct ctx {
+	struct worker		*w;
+	const struct req	*req;
+	struct resp		*resp;
+	char			 app[ID_MAX];	/* authenticated application */
+	char			 id[ID_MAX];	/* the {id} path segment */
+	struct json_object	*json;		/* body of a JSON route */
+	time_t			 now;
+};
+
+typedef void (*handler)(struct ctx *);
+
+/* buf.c */
+void	 buf_init(struct buf *, size_t max);
+void	 buf_free(struct buf *);
+void	 buf_reset(struct buf *);
+int	 buf_add(struct buf *, const void *, size_t);
+int	 buf_adds(struct buf *, const char *);
+
+/* log.c */
+void	 log_set_level(int);
+void	 log_msg(int level, const char *func, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+#define LOG_ERR		0
+#define LOG_WARN	1
+#define LOG_INFO	2
+#define LOG_DEBUG	3
+#define log_err(...)	log_msg(LOG_ERR, __func__, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARN, __func__, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, __func__, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, __func__, __VA_ARGS__)
+
+/* conf.c */
+const char *conf_path(const char *opt);
+int	 conf_load(const char *path, char *err, size_t errsz);
+int	 conf_load_secrets(char *err, size_t errsz);
+int	 conf_write_secrets(char *err, size_t errsz);
+int	 num_parse(const char *, long long min, long long max, long long *);
+
+/* jparse.c */
+struct json_object *jparse(const char *, size_t, char *err, size_t errsz);
+
+/* sec.c */
+int	 sec_init(void);
+void	 sec_hash(unsigned char out[HASH_LEN], const unsigned char *key,
+	    const void *, size_t);
+int	 sec_equal(const void *, const void *, size_t);
+void	 sec_random_id(char *, size_t, const char *prefix);
+void	 sec_api_key(char *, size_t);
+void	 sec_hex(char *, const unsigned char *, size_t);
+int	 sec_unhex(unsigned char *, size_t, const char *);
+
+/* phone.c */
+enum phone_result {
+	PHONE_OK,
+	PHONE_INVALID,
+	PHONE_COUNTRY
+};
+enum phone_result phone_normalise(char out[PHONE_MAX], const char *in);
+void	 phone_mask(char out[MASKED_MAX], const char *e164);
+
+/* db.c */
+int	 db_open(struct db *, const char *path);
+void	 db_close(struct db *);
+int	 db_migrate(struct db *);
+struct sqlite3_stmt *db_stmt(struct db *, enum stmt);
+int	 db_exec(struct db *, enum stmt);
+int	 db_audit(struct db *, const char *actor, const char *action,
+	    const char *subject, const char *detail);
+const char *db_errmsg(struct db *);
+
+/* req.c */
+int	 req_parse(struct req *, char *const *env, const char *body,
+	    size_t bodysz);
+const char *req_env(char *const *env, const char *name);
+int	 req_body_length(char *const *env, size_t *);
+
+/* resp.c */
+void	 resp_init(struct resp *);
+void	 resp_free(struct resp *);
+void	 resp_header(struct resp *, const char *name, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 resp_json(struct resp *, int status, struct json_object *);
+void	 resp_problem(struct resp *, enum err, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+struct json_object *resp_problem_new(enum err, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 resp_problem_send(struct resp *, enum err, struct json_object *);
+const char *resp_err_code(enum err);
+void	 resp_text(struct resp *, int status, const char *ctype,
+	    const char *, size_t);
+int	 resp_emit(const struct resp *, int https, int head, struct buf *);
+
+/* route.c */
+int	 route_worker_open(struct worker *);
+void	 route_worker_close(struct worker *);
+void	 route_request(struct worker *, char *const *env, int bodyerr);
+
+/* auth.c */
+enum auth_result {
+	AUTH_OK,
+	AUTH_DENIED,
+	AUTH_ERROR
+};
+enum auth_result auth_app(struct db *, const char *authorization,
+	    char app[ID_MAX]);
+
+#endif /* !OTP_H */

@@ -1,0 +1,231 @@
+/*
+ * Routing: one table of paths and the handler for each method, and the
+ * checks every request passes before a handler sees it (HTTPS, body
+ * size, method, API key, content type, strict JSON).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "otp.h"
+
+#define R_ID	0x01	/* path is a prefix followed by an {id} */
+#define R_AUTH	0x02	/* needs an application's API key */
+#define R_JSON	0x04	/* POST bodies are JSON objects */
+
+struct route {
+	const char	*path;
+	int		 flags;
+	handler		 h[METHOD__MAX];
+};
+
+static void	 healthz(struct ctx *);
+
+enum route_id {
+	ROUTE_HEALTHZ,
+	ROUTE__MAX
+};
+
+static const struct route routes[ROUTE__MAX] = {
+	[ROUTE_HEALTHZ] = { "/healthz", 0, { [METHOD_GET] = healthz } },
+};
+
+static const char *const method_names[METHOD__MAX] = {
+	"GET", "POST", "DELETE"
+};
+
+/* GET /healthz: 200 when the database answers, else 503. */
+static void
+healthz(struct ctx *c)
+{
+	struct json_object	*o;
+
+	if (db_exec(&c->w->db, STMT_PING) == -1) {
+		resp_problem(c->resp, ERR_UNAVAILABLE,
+		    "The database does not answer.");
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	resp_json(c->resp, 200, o);
+}
+
+/*
+ * Find the route for path; for an R_ID route the segment after the
+ * prefix goes into id.  Exact paths win over {id} routes.  NULL: 404.
+ */
+static const struct route *
+route_match(const char *path, char id[ID_MAX])
+{
+	size_t	 i, n, idn;
+
+	for (i = 0; i < ROUTE__MAX; i++)
+		if (!(routes[i].flags & R_ID) &&
+		    strcmp(path, routes[i].path) == 0)
+			return &routes[i];
+	for (i = 0; i < ROUTE__MAX; i++) {
+		if (!(routes[i].flags & R_ID))
+			continue;
+		n = strlen(routes[i].path);
+		if (strncmp(path, routes[i].path, n) != 0)
+			continue;
+		idn = strlen(path + n);
+		if (idn == 0 || idn >= ID_MAX || strspn(path + n,
+		    "abcdefghijklmnopqrstuvwxyz0123456789_") != idn)
+			return NULL;
+		memcpy(id, path + n, idn + 1);
+		return &routes[i];
+	}
+	return NULL;
+}
+
+/* Is the content type application/json, with parameters or not? */
+static int
+is_json_type(const char *ct)
+{
+	static const char	 want[] = "application/json";
+	size_t			 n = sizeof(want) - 1;
+
+	return ct != NULL && strncasecmp(ct, want, n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/*
+ * Check the request and call its handler; every failure becomes a
+ * problem document in c->resp.
+ */
+static void
+dispatch(struct ctx *c, int bodyerr)
+{
+	const struct route	*rt;
+	char			 allow[64], err[256];
+	size_t			 i, n;
+
+	if (conf.require_https && !c->req->https) {
+		resp_problem(c->resp, ERR_HTTPS_REQUIRED, NULL);
+		return;
+	}
+	if (bodyerr == 413) {
+		resp_problem(c->resp, ERR_BODY_TOO_LARGE,
+		    "The request body is larger than %d bytes.", BODY_MAX);
+		return;
+	} else if (bodyerr != 0) {
+		resp_problem(c->resp, ERR_INVALID_REQUEST,
+		    "CONTENT_LENGTH is not a number.");
+		return;
+	}
+	if ((rt = route_match(c->req->path, c->id)) == NULL) {
+		resp_problem(c->resp, ERR_NOT_FOUND,
+		    "There is nothing at this path.");
+		return;
+	}
+	if (c->req->method == METHOD__MAX || rt->h[c->req->method] == NULL) {
+		allow[0] = '\0';
+		for (i = n = 0; i < METHOD__MAX; i++)
+			if (rt->h[i] != NULL)
+				n += snprintf(allow + n, sizeof(allow) - n,
+				    "%s%s%s", n ? ", " : "", method_names[i],
+				    i == METHOD_GET ? ", HEAD" : "");
+		resp_header(c->resp, "Allow", "%s", allow);
+		resp_problem(c->resp, ERR_METHOD_NOT_ALLOWED,
+		    "This path takes %s.", allow);
+		return;
+	}
+	if (rt->flags & R_AUTH) {
+		switch (auth_app(&c->w->db, c->req->authorization, c->app)) {
+		case AUTH_OK:
+			break;
+		case AUTH_DENIED:
+			resp_header(c->resp, "WWW-Authenticate", "Bearer");
+			resp_problem(c->resp, ERR_UNAUTHORIZED, NULL);
+			return;
+		case AUTH_ERROR:
+			resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+			return;
+		}
+	}
+	if ((rt->flags & R_JSON) && c->req->method == METHOD_POST) {
+		if (!is_json_type(c->req->content_type)) {
+			resp_problem(c->resp, ERR_UNSUPPORTED_MEDIA_TYPE,
+			    "Send Content-Type: application/json.");
+			return;
+		}
+		c->json = jparse(c->req->body, c->req->bodysz, err,
+		    sizeof(err));
+		if (c->json == NULL) {
+			resp_problem(c->resp, ERR_INVALID_REQUEST, "%s.", err);
+			return;
+		}
+		if (!json_object_is_type(c->json, json_type_object)) {
+			resp_problem(c->resp, ERR_INVALID_REQUEST,
+			    "The body must be a JSON object.");
+			return;
+		}
+	}
+	rt->h[c->req->method](c);
+}
+
+/*
+ * Open what a worker owns: its database connection and buffers.  A
+ * connection that fails to open is retried by each request.  Returns 0
+ * or -1.
+ */
+int
+route_worker_open(struct worker *w)
+{
+	memset(w, 0, sizeof(*w));
+	buf_init(&w->body, BODY_MAX);
+	buf_init(&w->out, 2 * 1024 * 1024);
+	return db_open(&w->db, conf.database);
+}
+
+void
+route_worker_close(struct worker *w)
+{
+	db_close(&w->db);
+	buf_free(&w->body);
+	buf_free(&w->out);
+}
+
+/*
+ * Answer one request whose body is in w->body (bodyerr: 0, or 413 when
+ * it was too large, or 400 when its length was unreadable) and leave
+ * the whole CGI response in w->out.
+ */
+void
+route_request(struct worker *w, char *const *env, int bodyerr)
+{
+	struct req	 req;
+	struct resp	 resp;
+	struct ctx	 c;
+
+	resp_init(&resp);
+	memset(&c, 0, sizeof(c));
+	c.w = w;
+	c.req = &req;
+	c.resp = &resp;
+	c.now = time(NULL);
+	buf_reset(&w->out);
+	if (req_parse(&req, env, w->body.p ? w->body.p : "", w->body.len)) {
+		resp_problem(&resp, ERR_INVALID_REQUEST,
+		    "Not a CGI request.");
+	} else if (w->db.h == NULL && db_open(&w->db, conf.database) == -1) {
+		resp_problem(&resp, ERR_UNAVAILABLE,
+		    "The database cannot be opened.");
+	} else
+		dispatch(&c, bodyerr);
+	if (resp.status >= 500)
+		log_err("%s %s: %d", req.method_name ? req.method_name : "-",
+		    req.path, resp.status);
+	if (resp_emit(&resp, req.https, req.head, &w->out) == -1) {
+		buf_reset(&w->out);
+		buf_adds(&w->out, "Status: 500 Internal Server Error\r\n"
+		    "Content-Type: text/plain\r\n\r\n");
+	}
+	json_object_put(c.json);
+	resp_free(&resp);
+}

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Install what a Debian machine lacks for a stage: build, run, check or
+# bench.  As root it runs apt-get; otherwise it says what to install.
+set -e
+stage=${1:-build}
+pkgs="gcc make pkg-config libfcgi-dev libcurl4-openssl-dev libsqlite3-dev
+      libsodium-dev libjson-c-dev"
+case $stage in
+run)	pkgs="$pkgs lighttpd curl" ;;
+check)	pkgs="$pkgs lighttpd curl python3 faketime sqlite3" ;;
+bench)	pkgs="$pkgs lighttpd curl python3 wrk" ;;
+esac
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+	    missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# Debian starts a lighttpd on port 80 when it installs one.
+	if [ -x /etc/init.d/lighttpd ]; then
+		/etc/init.d/lighttpd stop >/dev/null 2>&1 || true
+	fi
+else
+	echo "deps: please install:$missing (apt-get install$missing)" >&2
+	exit 1
+fi

@@ -1,0 +1,257 @@
+"""The test harness: a real lighttpd in front of the real (sanitized)
+otp.fcgi on a free loopback port, a fresh configuration, database and
+secrets for each service, and HTTP helpers.  Standard library only.
+
+Every service writes sanitizer reports to files under its folder; stop()
+fails if there are any.
+"""
+
+import glob
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(TOP, "tests", "build")
+OUT = os.path.join(TOP, "tests", "out")
+FCGI = os.path.join(BUILD, "otp.fcgi")
+OTPCTL = os.path.join(BUILD, "otpctl")
+
+# The configuration every test service starts from (API.md section 7).
+BASE_CONF = {
+    "service": {
+        "name": "Baghdad OTP Test",
+        "base_url": "http://127.0.0.1",
+        "contact_email": "privacy@example.test",
+        "policy_updated": "2026-11-21",
+        "require_https": "no",
+        "default_locale": "en",
+    },
+    "otp": {"default_country": "964"},
+    "whatsapp": {"channel": "console"},
+}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write_conf(path, sections):
+    with open(path, "w") as f:
+        for sec, kv in sections.items():
+            f.write("[%s]\n" % sec)
+            for k, v in kv.items():
+                f.write("%s = %s\n" % (k, v))
+
+
+def merge(base, over):
+    out = {s: dict(kv) for s, kv in base.items()}
+    for s, kv in (over or {}).items():
+        out.setdefault(s, {}).update(kv)
+    return out
+
+
+def sanitizer_env(folder):
+    return {
+        "ASAN_OPTIONS": "log_path=%s/asan:detect_leaks=1:abort_on_error=0"
+                        % folder,
+        "UBSAN_OPTIONS": "log_path=%s/ubsan:print_stacktrace=1:"
+                         "halt_on_error=1" % folder,
+    }
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:300])
+
+
+class Service:
+    """One otp.fcgi behind one lighttpd, with its own folder."""
+
+    def __init__(self, name, conf=None, threads=None):
+        self.dir = os.path.join(OUT, name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        self.console = os.path.join(self.dir, "console.jsonl")
+        self.conf_path = os.path.join(self.dir, "otp.conf")
+        self.errorlog = os.path.join(self.dir, "error.log")
+        base = merge(BASE_CONF, {
+            "service": {"database": os.path.join(self.dir, "otp.db"),
+                        "secrets": os.path.join(self.dir, "secrets")},
+            "whatsapp": {"console_file": self.console},
+        })
+        write_conf(self.conf_path, merge(base, conf))
+        self.env = dict(os.environ, OTP_CONFIG=self.conf_path,
+                        **sanitizer_env(self.dir))
+        self.otpctl("init")
+        self.proc = None
+        self.start()
+
+    def otpctl(self, *args, check=True):
+        p = subprocess.run([OTPCTL, "-c", self.conf_path] + list(args),
+                           capture_output=True, text=True, env=self.env,
+                           timeout=30)
+        if check and p.returncode != 0:
+            raise AssertionError("otpctl %s: %s" % (args, p.stderr))
+        return p
+
+    def create_app(self, name="test"):
+        p = self.otpctl("app", "create", name, "--json")
+        d = json.loads(p.stdout)
+        return d["app_id"], d["api_key"]
+
+    def start(self):
+        lconf = os.path.join(self.dir, "lighttpd.conf")
+        with open(lconf, "w") as f:
+            f.write('server.document-root = "%s/www"\n' % TOP)
+            f.write('server.bind = "127.0.0.1"\n')
+            f.write("server.port = %d\n" % self.port)
+            f.write('server.errorlog = "%s"\n' % self.errorlog)
+            f.write('var.otp_fcgi = "%s"\n' % FCGI)
+            f.write('var.otp_config = "%s"\n' % self.conf_path)
+            f.write('var.otp_socket = "%s/otp.sock"\n' % self.dir)
+            f.write('include "%s/conf/lighttpd-otp.conf"\n' % TOP)
+        # otp.fcgi inherits lighttpd's stderr: the same log file.
+        with open(self.errorlog, "a") as log:
+            self.proc = subprocess.Popen(["lighttpd", "-D", "-f", lconf],
+                                         env=self.env,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                self.get("/healthz")
+                return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop(check=False)
+        raise AssertionError("service did not start: %s" % self.log())
+
+    def stop(self, check=True):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            # lighttpd's spawned children get SIGTERM from it; give
+            # them a moment to write their sanitizer reports.
+            time.sleep(0.3)
+        if check:
+            assert_no_sanitizer_reports(self.dir)
+
+    def log(self):
+        try:
+            with open(self.errorlog, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, headers=None, key=None,
+                ctype="application/json", timeout=30):
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        if body is not None and ctype is not None:
+            h.setdefault("Content-Type", ctype)
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            return Response(r.status, r.getheaders(),
+                            r.read().decode("utf-8", "replace"))
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def console_lines(self):
+        try:
+            with open(self.console) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+
+def run_cgi(conf_path, env, body=b"", extra_env=None):
+    """Run the binary as plain CGI once; returns (status, headers, body)."""
+    e = {"OTP_CONFIG": conf_path, "GATEWAY_INTERFACE": "CGI/1.1",
+         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+         "CONTENT_LENGTH": str(len(body)), "PATH": os.environ["PATH"]}
+    e.update(env)
+    e.update(extra_env or {})
+    p = subprocess.run([FCGI], input=body, capture_output=True, env=e,
+                       timeout=30)
+    head, _, payload = p.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1]) if lines[0].startswith("Status:") \
+        else 0
+    headers = [tuple(x.split(": ", 1)) for x in lines[1:] if ": " in x]
+    return p.returncode, status, headers, payload.decode(), p.stderr.decode()
+
+
+def assert_no_sanitizer_reports(folder):
+    reports = glob.glob(os.path.join(folder, "asan*")) + \
+        glob.glob(os.path.join(folder, "ubsan*"))
+    if reports:
+        with open(reports[0], errors="replace") as f:
+            raise AssertionError("sanitizer report %s:\n%s"
+                                 % (reports[0], f.read()[:4000]))
+
+
+def expect(cond, msg="", *args):
+    if not cond:
+        raise AssertionError(msg % args if args else msg)
+
+
+def expect_problem(r, status, code):
+    """r is a problem document with this status and code."""
+    expect(r.status == status, "status %d, expected %d: %r",
+           r.status, status, r)
+    expect(r.header("Content-Type") == "application/problem+json",
+           "content type %r", r.header("Content-Type"))
+    d = r.json()
+    expect(d.get("code") == code, "code %r, expected %r", d.get("code"),
+           code)
+    expect(d.get("status") == status, "status member %r", d.get("status"))
+    expect(d.get("type") == "https://baghdad-otp.dev/errors/" + code,
+           "type %r", d.get("type"))
+    expect(isinstance(d.get("title"), str) and d["title"], "no title")
+    expect(isinstance(d.get("detail"), str) and d["detail"], "no detail")
+    expect(r.header("X-Content-Type-Options") == "nosniff", "no nosniff")
+    return d

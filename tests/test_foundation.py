@@ -1,0 +1,252 @@
+"""The foundation: routing, problem documents, headers, the front's modes
+(FastCGI spawned by lighttpd, --listen, plain CGI), -n, and otpctl."""
+
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import subprocess
+import time
+
+from otptest import (FCGI, OTPCTL, Service, expect, expect_problem, free_port,
+                     run_cgi, sanitizer_env, write_conf, merge, BASE_CONF,
+                     OUT, TOP, assert_no_sanitizer_reports)
+
+svc = None
+
+
+def setup_module():
+    global svc
+    svc = Service("foundation")
+
+
+def teardown_module():
+    svc.stop()
+
+
+def test_healthz():
+    r = svc.get("/healthz")
+    expect(r.status == 200, "%r", r)
+    expect(r.json() == {"status": "ok"}, "%r", r)
+    expect(r.header("Content-Type") == "application/json; charset=utf-8")
+    expect(r.header("Cache-Control") == "no-store")
+    expect(r.header("X-Content-Type-Options") == "nosniff")
+    expect(r.header("Strict-Transport-Security") is None,
+           "HSTS over plain HTTP")
+
+
+def test_head_has_no_body():
+    r = svc.request("HEAD", "/healthz")
+    expect(r.status == 200 and r.body == "", "%r", r)
+
+
+def test_query_does_not_change_route():
+    expect(svc.get("/healthz?x=1").status == 200)
+
+
+def test_unknown_route_is_404():
+    for path in ("/", "/nope", "/healthz/", "/v2/otp", "/" + "a" * 600):
+        expect_problem(svc.get(path), 404, "not_found")
+
+
+def test_wrong_method_is_405_with_allow():
+    r = svc.request("PUT", "/healthz", body="{}")
+    d = expect_problem(r, 405, "method_not_allowed")
+    expect(r.header("Allow") == "GET, HEAD", "Allow %r", r.header("Allow"))
+    r = svc.request("DELETE", "/healthz")
+    expect_problem(r, 405, "method_not_allowed")
+
+
+def test_oversized_body_is_413():
+    r = svc.post("/healthz", body="x" * (16 * 1024 + 1))
+    expect_problem(r, 413, "body_too_large")
+
+
+def test_log_lines_have_utc_time_and_function():
+    svc.request("PUT", "/healthz")
+    lines = [l for l in svc.log().splitlines() if "otp.fcgi" in l]
+    expect(lines, "no log line from otp.fcgi")
+    expect(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ otp.fcgi info: "
+                    r"main: serving FastCGI", lines[0]), "%r", lines[0])
+
+
+def test_require_https_refuses_plain_http():
+    s = Service("https", conf={
+        "service": {"require_https": "yes"},
+        "whatsapp": {"channel": "whatsapp", "phone_number_id": "1234",
+                     "api_base": "http://127.0.0.1:9"}})
+    try:
+        expect_problem(s.get("/healthz"), 403, "https_required")
+        expect_problem(s.post("/v1/otp", body={"phone": "+9647701234567"}),
+                       403, "https_required")
+    finally:
+        s.stop()
+
+
+def cgi_conf(name, over=None):
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    conf = os.path.join(d, "otp.conf")
+    write_conf(conf, merge(merge(BASE_CONF, {
+        "service": {"database": os.path.join(d, "otp.db"),
+                    "secrets": os.path.join(d, "secrets"),
+                    "require_https": "yes"},
+        "whatsapp": {"channel": "whatsapp", "phone_number_id": "1234"}}),
+        over))
+    subprocess.run([OTPCTL, "-c", conf, "init"], check=True,
+                   capture_output=True)
+    return d, conf
+
+
+def test_plain_cgi_over_https_sends_hsts():
+    d, conf = cgi_conf("cgi")
+    env = dict(sanitizer_env(d), REQUEST_METHOD="GET",
+               REQUEST_URI="/healthz", HTTPS="on")
+    rc, status, headers, body, err = run_cgi(conf, env)
+    h = dict(headers)
+    expect(rc == 0 and status == 200, "%d %d %r %r", rc, status, body, err)
+    expect(body == '{"status":"ok"}', "%r", body)
+    expect(h.get("Strict-Transport-Security") ==
+           "max-age=31536000; includeSubDomains", "%r", h)
+    env["HTTPS"] = "off"
+    rc, status, headers, body, err = run_cgi(conf, env)
+    expect(status == 403 and "https_required" in body, "%d %r", status, body)
+    # SCRIPT_NAME + PATH_INFO when there is no REQUEST_URI (mod_cgi).
+    env = dict(sanitizer_env(d), REQUEST_METHOD="GET", SCRIPT_NAME="",
+               PATH_INFO="/healthz", HTTPS="on")
+    rc, status, headers, body, err = run_cgi(conf, env)
+    expect(status == 200, "%d %r", status, body)
+    assert_no_sanitizer_reports(d)
+
+
+def test_healthz_503_when_database_is_unusable():
+    d, conf = cgi_conf("cgi-nodb")
+    os.remove(os.path.join(d, "otp.db"))
+    os.makedirs(os.path.join(d, "otp.db"))     # a folder, not a database
+    env = dict(sanitizer_env(d), REQUEST_METHOD="GET",
+               REQUEST_URI="/healthz", HTTPS="on")
+    rc, status, headers, body, err = run_cgi(conf, env)
+    expect(status == 503 and '"service_unavailable"' in body,
+           "%d %r", status, body)
+    assert_no_sanitizer_reports(d)
+
+
+def check_config(conf):
+    return subprocess.run([FCGI, "-n", "-c", conf], capture_output=True,
+                          text=True, env=dict(os.environ,
+                                              **sanitizer_env(OUT)))
+
+
+def test_dash_n_checks_configuration():
+    d, conf = cgi_conf("check")
+    p = check_config(conf)
+    expect(p.returncode == 0 and "configuration ok" in p.stdout, "%r", p)
+    bad = os.path.join(d, "bad.conf")
+    with open(conf) as f, open(bad, "w") as g:
+        g.write(f.read().replace("[otp]\n", "[otp]\ncode_length = 11\n"))
+    p = check_config(bad)
+    expect(p.returncode == 1, "%r", p)
+    expect(re.search(r"bad\.conf:\d+: code_length: ", p.stderr), "%r",
+           p.stderr)
+    with open(bad, "w") as g:
+        g.write("[service]\nnmae = x\n")
+    p = check_config(bad)
+    expect(p.returncode == 1 and "bad.conf:2: nmae: unknown key" in p.stderr,
+           "%r", p.stderr)
+    # OTP_CONFIG is used when there is no -c.
+    p = subprocess.run([FCGI, "-n"], capture_output=True, text=True,
+                       env=dict(os.environ, OTP_CONFIG=conf))
+    expect(p.returncode == 0, "%r", p)
+
+
+def test_secrets_readable_by_others_are_refused():
+    d, conf = cgi_conf("secrets-mode")
+    secrets = os.path.join(d, "secrets")
+    expect(stat.S_IMODE(os.stat(secrets).st_mode) == 0o600,
+           "secrets mode %o", os.stat(secrets).st_mode)
+    os.chmod(secrets, 0o640)
+    p = check_config(conf)
+    expect(p.returncode == 1 and "readable by group or others" in p.stderr,
+           "%r", p)
+    os.chmod(secrets, 0o600)
+    expect(check_config(conf).returncode == 0)
+
+
+def test_listen_mode_with_threads():
+    d, conf = cgi_conf("listen", {"service": {"require_https": "no"},
+                                  "whatsapp": {"channel": "console",
+                                               "console_file": "/dev/null"}})
+    sock = os.path.join(d, "otp.sock")
+    env = dict(os.environ, **sanitizer_env(d))
+    fcgi = subprocess.Popen([FCGI, "-c", conf, "--listen", sock,
+                             "--threads", "3"], env=env,
+                            stderr=subprocess.PIPE)
+    port = free_port()
+    lconf = os.path.join(d, "lighttpd.conf")
+    with open(lconf, "w") as f:
+        f.write('server.document-root = "%s/www"\nserver.bind = "127.0.0.1"\n'
+                'server.port = %d\nserver.errorlog = "%s/error.log"\n'
+                'server.modules += ("mod_fastcgi")\n'
+                'fastcgi.server = ("/" => (("socket" => "%s", '
+                '"check-local" => "disable", '
+                '"fix-root-scriptname" => "enable")))\n'
+                % (TOP, port, d, sock))
+    for _ in range(100):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    web = subprocess.Popen(["lighttpd", "-D", "-f", lconf])
+    try:
+        import http.client
+        ok = False
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/healthz")
+                r = c.getresponse()
+                ok = r.status == 200 and r.read() == b'{"status":"ok"}'
+                break
+            except OSError:
+                time.sleep(0.05)
+        expect(ok, "no answer through --listen")
+    finally:
+        web.terminate()
+        web.wait()
+        fcgi.terminate()
+        fcgi.wait()
+    assert_no_sanitizer_reports(d)
+
+
+def test_otpctl_apps_keys_and_audit():
+    app, key = svc.create_app("shop")
+    expect(re.fullmatch(r"app_[0-9a-f]{32}", app), "%r", app)
+    expect(re.fullmatch(r"botp_[0-9a-f]{48}", key), "%r", key)
+    p = svc.otpctl("app", "create", "plain")
+    m = re.fullmatch(r"app_id: (app_[0-9a-f]{32})\napi_key: (botp_[0-9a-f]{48})\n",
+                     p.stdout)
+    expect(m, "%r", p.stdout)
+    lst = svc.otpctl("app", "list").stdout
+    expect(app in lst and "shop" in lst and "enabled" in lst, "%r", lst)
+    svc.otpctl("app", "disable", app)
+    expect(re.search(app + r"\tdisabled", svc.otpctl("app", "list").stdout))
+    svc.otpctl("app", "enable", app)
+    p = svc.otpctl("key", "rotate", app)
+    newkey = re.search(r"api_key: (\S+)", p.stdout).group(1)
+    expect(newkey != key)
+    p = svc.otpctl("app", "disable", "app_nope", check=False)
+    expect(p.returncode == 1 and "no such application" in p.stderr, "%r", p)
+    audit = svc.otpctl("audit").stdout
+    for action in ("init", "app.create", "app.disable", "app.enable",
+                   "key.rotate"):
+        expect(action in audit, "%s not audited: %r", action, audit)
+    # Keys are stored only as keyed hashes.
+    for path in ("otp.db", "otp.db-wal"):
+        f = os.path.join(svc.dir, path)
+        if os.path.exists(f):
+            data = open(f, "rb").read()
+            for k in (key, newkey, m.group(2)):
+                expect(k.encode() not in data and
+                       k[5:].encode() not in data, "key in %s", path)
+    expect(key not in audit and newkey not in audit)
