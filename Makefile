@@ -15,7 +15,8 @@ LDLIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	   -fno-omit-frame-pointer
 
-LIB	 = auth buf conf db jparse log phone req resp route sec
+LIB	 = api auth buf channel conf db erase idem jparse limit log phone req \
+	   resp route sec valid
 LIBOBJ	 = $(LIB:%=build/%.o)
 TLIBOBJ	 = $(LIB:%=tests/build/%.o)
 UNITS	 = $(patsubst tests/%.c,%,$(wildcard tests/t_*.c))

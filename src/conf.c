@@ -122,7 +122,7 @@ static const struct key keys[] = {
 
 #define KEYSZ	(sizeof(keys) / sizeof(keys[0]))
 
-static const char *const locales[LOCALE__MAX] = { "en", "ar" };
+const char *const locale_names[LOCALE__MAX] = { "en", "ar" };
 static const char *const channels[CHANNEL__MAX] = { "whatsapp", "console" };
 
 /*
@@ -293,7 +293,7 @@ set_langs(char (*tab)[16], const char *val, const char **why)
 		}
 		*colon++ = '\0';
 		for (l = 0; l < LOCALE__MAX; l++)
-			if (strcmp(items[i], locales[l]) == 0)
+			if (strcmp(items[i], locale_names[l]) == 0)
 				break;
 		if (l == LOCALE__MAX || *colon == '\0' || strlen(colon) >= 16 ||
 		    strspn(colon, "abcdefghijklmnopqrstuvwxyz"
@@ -402,7 +402,7 @@ set_key(const struct key *k, const char *val, const char **why)
 		}
 		return 0;
 	case K_LOCALE:
-		if ((i = lookup(locales, LOCALE__MAX, val)) == -1) {
+		if ((i = lookup(locale_names, LOCALE__MAX, val)) == -1) {
 			*why = "expected en or ar";
 			return -1;
 		}

@@ -144,6 +144,86 @@ static const char *const stmts[STMT__MAX] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[STMT_AUDIT_LIST] =
 	    "SELECT at, actor, action, subject, detail FROM audit ORDER BY id",
+	[STMT_OTP_INSERT] =
+	    "INSERT INTO otp (id, app_id, phone_ps, phone_masked, purpose, "
+	    "locale, code_hash, status, created_at, expires_at, channel, "
+	    "delivery_status, delivery_updated_at) VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6, ?7, 'pending', ?8, ?9, ?10, 'queued', ?8)",
+	[STMT_OTP_SENT] =
+	    "UPDATE otp SET delivery_status = 'sent', wamid = ?2, "
+	    "delivery_updated_at = ?3 WHERE id = ?1",
+	[STMT_OTP_SUPERSEDE] =
+	    "UPDATE otp SET status = 'canceled', code_hash = NULL "
+	    "WHERE app_id = ?1 AND phone_ps = ?2 AND status = 'pending' "
+	    "AND id != ?3",
+	[STMT_OTP_FAILED] =
+	    "UPDATE otp SET status = 'failed', code_hash = NULL, "
+	    "delivery_status = 'failed', delivery_error_code = ?2, "
+	    "delivery_error_title = ?3, delivery_updated_at = ?4 WHERE id = ?1",
+	[STMT_OTP_GET] =
+	    "SELECT id, status, phone_masked, purpose, locale, created_at, "
+	    "expires_at, attempts, channel, delivery_status, "
+	    "delivery_error_code, delivery_error_title, delivery_updated_at, "
+	    "code_hash, phone_ps FROM otp WHERE id = ?1 AND app_id = ?2",
+	[STMT_OTP_CURRENT] =
+	    "SELECT id FROM otp WHERE app_id = ?1 AND phone_ps = ?2 "
+	    "AND status = 'pending' AND delivery_status != 'queued' "
+	    "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+	[STMT_OTP_LAST_SEND] =
+	    "SELECT max(created_at) FROM otp WHERE app_id = ?1 "
+	    "AND phone_ps = ?2 AND status != 'failed'",
+	[STMT_OTP_APPROVE] =
+	    "UPDATE otp SET status = 'approved', code_hash = NULL "
+	    "WHERE id = ?1 AND status = 'pending' AND expires_at > ?2",
+	[STMT_OTP_WRONG] =
+	    "UPDATE otp SET attempts = attempts + 1, "
+	    "status = CASE WHEN attempts + 1 >= ?2 "
+	    "THEN 'max_attempts_reached' ELSE status END, "
+	    "code_hash = CASE WHEN attempts + 1 >= ?2 "
+	    "THEN NULL ELSE code_hash END "
+	    "WHERE id = ?1 AND status = 'pending' RETURNING attempts, status",
+	[STMT_OTP_EXPIRE] =
+	    "UPDATE otp SET status = 'expired', code_hash = NULL "
+	    "WHERE id = ?1 AND status = 'pending' AND expires_at <= ?2",
+	[STMT_OTP_CANCEL] =
+	    "UPDATE otp SET status = 'canceled', code_hash = NULL "
+	    "WHERE id = ?1 AND app_id = ?2 AND status = 'pending' "
+	    "AND expires_at > ?3",
+	[STMT_EVENT_INSERT] =
+	    "INSERT INTO delivery_event (otp_id, status, error_code, "
+	    "error_title, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_RATE_GET] =
+	    "SELECT count FROM rate WHERE bucket = ?1 AND window_end = ?2",
+	[STMT_RATE_HIT] =
+	    "INSERT INTO rate (bucket, window_end, count) VALUES (?1, ?2, 1) "
+	    "ON CONFLICT (bucket, window_end) DO UPDATE SET count = count + 1",
+	[STMT_IDEM_GET] =
+	    "SELECT body_hash, done, status, headers, body, created_at "
+	    "FROM idempotency WHERE app_id = ?1 AND key_hash = ?2",
+	[STMT_IDEM_INSERT] =
+	    "INSERT INTO idempotency (app_id, key_hash, body_hash, phone_ps, "
+	    "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_IDEM_FINISH] =
+	    "UPDATE idempotency SET done = 1, status = ?3, headers = ?4, "
+	    "body = ?5 WHERE app_id = ?1 AND key_hash = ?2",
+	[STMT_IDEM_DELETE] =
+	    "DELETE FROM idempotency WHERE app_id = ?1 AND key_hash = ?2",
+	[STMT_ERASE_COUNT_EVENTS] =
+	    "SELECT count(*) FROM delivery_event WHERE otp_id IN "
+	    "(SELECT id FROM otp WHERE phone_ps = ?2 "
+	    "AND (?1 IS NULL OR app_id = ?1))",
+	[STMT_ERASE_OTPS] =
+	    "DELETE FROM otp WHERE phone_ps = ?2 AND (?1 IS NULL OR app_id = ?1)",
+	[STMT_ERASE_IDEM] =
+	    "DELETE FROM idempotency WHERE phone_ps = ?2 "
+	    "AND (?1 IS NULL OR app_id = ?1)",
+	[STMT_DELETION_INSERT] =
+	    "INSERT INTO deletion (id, app_id, confirmation_hash, status, otps, "
+	    "delivery_events, created_at, completed_at) "
+	    "VALUES (?1, ?2, ?3, 'completed', ?4, ?5, ?6, ?6)",
+	[STMT_DELETION_GET] =
+	    "SELECT id, status, otps, delivery_events, completed_at "
+	    "FROM deletion WHERE id = ?1 AND app_id = ?2",
 };
 
 /*

@@ -49,6 +49,8 @@ enum locale {
 	LOCALE__MAX
 };
 
+extern const char *const locale_names[LOCALE__MAX];
+
 /*
  * The configuration: filled once by conf_load() and conf_load_secrets()
  * at start-up, read-only afterwards.
@@ -189,6 +191,29 @@ enum stmt {
 	STMT_KEY_LOOKUP,
 	STMT_AUDIT_INSERT,
 	STMT_AUDIT_LIST,
+	STMT_OTP_INSERT,
+	STMT_OTP_SENT,
+	STMT_OTP_SUPERSEDE,
+	STMT_OTP_FAILED,
+	STMT_OTP_GET,
+	STMT_OTP_CURRENT,
+	STMT_OTP_LAST_SEND,
+	STMT_OTP_APPROVE,
+	STMT_OTP_WRONG,
+	STMT_OTP_EXPIRE,
+	STMT_OTP_CANCEL,
+	STMT_EVENT_INSERT,
+	STMT_RATE_GET,
+	STMT_RATE_HIT,
+	STMT_IDEM_GET,
+	STMT_IDEM_INSERT,
+	STMT_IDEM_FINISH,
+	STMT_IDEM_DELETE,
+	STMT_ERASE_COUNT_EVENTS,
+	STMT_ERASE_OTPS,
+	STMT_ERASE_IDEM,
+	STMT_DELETION_INSERT,
+	STMT_DELETION_GET,
 	STMT__MAX
 };
 
@@ -216,6 +241,41 @@ struct ctx {
 };
 
 typedef void (*handler)(struct ctx *);
+
+/* A string member of a JSON body: one row of a validation table. */
+struct field {
+	const char	*name;
+	int		 required;
+	size_t		 max;		/* bytes */
+	const char	*charset;	/* NULL: any */
+};
+
+/* What a delivery channel answered. */
+enum send_result {
+	SEND_OK,
+	SEND_UNDELIVERABLE,	/* the recipient cannot get it: 422 */
+	SEND_UNAVAILABLE,	/* try again later: 503 */
+	SEND_FAILED		/* refused for an operator-side reason: 502 */
+};
+
+struct send_out {
+	char		 message_id[128];	/* the channel's id (wamid) */
+	long long	 error_code;
+	char		 error_title[128];
+	int		 retry_after;		/* seconds, for SEND_UNAVAILABLE */
+};
+
+/* A rate limit: a fixed window of seconds and the most it allows. */
+struct limit {
+	const char	*scope;		/* as in problem documents */
+	int		 window;	/* seconds */
+	int		 max;		/* 0: no limit */
+};
+
+struct erased {
+	long long	 otps;
+	long long	 delivery_events;
+};
 
 /* buf.c */
 void	 buf_init(struct buf *, size_t max);
@@ -302,6 +362,48 @@ int	 resp_emit(const struct resp *, int https, int head, struct buf *);
 int	 route_worker_open(struct worker *);
 void	 route_worker_close(struct worker *);
 void	 route_request(struct worker *, char *const *env, int bodyerr);
+
+/* valid.c */
+int	 valid_body(struct resp *, struct json_object *, const struct field *,
+	    size_t, const char **);
+
+/* channel.c */
+const char *chan_name(void);
+enum send_result chan_send(struct worker *, const char *e164, const char *code,
+	    const char *otp_id, enum locale, struct send_out *);
+
+/* limit.c */
+enum limit_result {
+	LIMIT_OK,
+	LIMIT_REACHED,
+	LIMIT_ERROR
+};
+enum limit_result limit_check(struct db *, const struct limit *,
+	    const void *subject, size_t, time_t now, int hit, int *retry_after);
+void	 limit_problem(struct resp *, const struct limit *, int retry_after);
+
+/* idem.c */
+enum idem_result {
+	IDEM_NONE,	/* no Idempotency-Key: go on */
+	IDEM_NEW,	/* go on, then idem_finish() */
+	IDEM_DONE	/* the answer is in the response already */
+};
+enum idem_result idem_begin(struct ctx *, const unsigned char *fingerprint,
+	    const unsigned char *phone_ps, unsigned char keyhash[HASH_LEN]);
+void	 idem_finish(struct ctx *, const unsigned char keyhash[HASH_LEN]);
+
+/* erase.c */
+int	 erase_phone(struct db *, const char *app,
+	    const unsigned char phone_ps[HASH_LEN], struct erased *);
+
+/* api.c */
+void	 api_otp_create(struct ctx *);
+void	 api_otp_verify(struct ctx *);
+void	 api_otp_get(struct ctx *);
+void	 api_otp_cancel(struct ctx *);
+void	 api_deletion_create(struct ctx *);
+void	 api_deletion_get(struct ctx *);
+const char *api_time(char out[32], time_t);
 
 /* auth.c */
 enum auth_result {

@@ -27,11 +27,26 @@ static void	 healthz(struct ctx *);
 
 enum route_id {
 	ROUTE_HEALTHZ,
+	ROUTE_OTP,
+	ROUTE_OTP_VERIFY,
+	ROUTE_OTP_ONE,
+	ROUTE_DELETIONS,
+	ROUTE_DELETION_ONE,
 	ROUTE__MAX
 };
 
 static const struct route routes[ROUTE__MAX] = {
 	[ROUTE_HEALTHZ] = { "/healthz", 0, { [METHOD_GET] = healthz } },
+	[ROUTE_OTP] = { "/v1/otp", R_AUTH | R_JSON,
+	    { [METHOD_POST] = api_otp_create } },
+	[ROUTE_OTP_VERIFY] = { "/v1/otp/verify", R_AUTH | R_JSON,
+	    { [METHOD_POST] = api_otp_verify } },
+	[ROUTE_OTP_ONE] = { "/v1/otp/", R_ID | R_AUTH,
+	    { [METHOD_GET] = api_otp_get, [METHOD_DELETE] = api_otp_cancel } },
+	[ROUTE_DELETIONS] = { "/v1/deletions", R_AUTH | R_JSON,
+	    { [METHOD_POST] = api_deletion_create } },
+	[ROUTE_DELETION_ONE] = { "/v1/deletions/", R_ID | R_AUTH,
+	    { [METHOD_GET] = api_deletion_get } },
 };
 
 static const char *const method_names[METHOD__MAX] = {
