@@ -255,11 +255,15 @@ static int
 send_allowed(struct ctx *c, const unsigned char ps[HASH_LEN])
 {
 	const struct limit	 limits[] = {
-		{ "phone", 3600, conf.sends_per_phone_hour },
-		{ "phone", 86400, conf.sends_per_phone_day },
-		{ "app", 60, conf.sends_per_app_minute },
+		{ "sends_per_phone_hour", "phone", 3600,
+		    conf.sends_per_phone_hour },
+		{ "sends_per_phone_day", "phone", 86400,
+		    conf.sends_per_phone_day },
+		{ "sends_per_app_minute", "app", 60,
+		    conf.sends_per_app_minute },
 	};
-	const struct limit	 cooldown = { "resend_cooldown", 0, 0 };
+	const struct limit	 cooldown = { "resend_cooldown",
+	    "resend_cooldown", 0, 0 };
 	unsigned char		 subj[ID_MAX + HASH_LEN];
 	const void		*s;
 	sqlite3_stmt		*st;
@@ -547,8 +551,8 @@ struct verdict {
 static int
 check_code(struct ctx *c, struct otp *o, const char *code, struct verdict *v)
 {
-	const struct limit	 failed = { "phone", 86400,
-	    conf.failed_checks_per_phone_day };
+	const struct limit	 failed = { "failed_checks_per_phone_day",
+	    "phone", 86400, conf.failed_checks_per_phone_day };
 	struct db		*db = &c->w->db;
 	unsigned char		 subj[ID_MAX + HASH_LEN], h[HASH_LEN];
 	sqlite3_stmt		*st;

@@ -1,6 +1,6 @@
 /*
  * Rate limits in fixed windows.  A window's counter is keyed by a keyed
- * hash of the scope and the subject (an application, a phone pseudonym,
+ * hash of the limit's name and the subject (an application, a phone pseudonym,
  * an address), so the table holds nothing readable, and it lives apart
  * from the OTPs: deleting a person's data does not lift their limits.
  */
@@ -24,14 +24,14 @@ limit_check(struct db *db, const struct limit *l, const void *subject,
 	unsigned char		 bucket[HASH_LEN], in[256];
 	sqlite3_stmt		*st;
 	sqlite3_int64		 end;
-	size_t			 n = strlen(l->scope);
+	size_t			 n = strlen(l->name);
 	int			 count = 0, rc;
 
 	if (l->max == 0)
 		return LIMIT_OK;
 	if (n + 1 + sz > sizeof(in))
 		return LIMIT_ERROR;
-	memcpy(in, l->scope, n + 1);
+	memcpy(in, l->name, n + 1);
 	memcpy(in + n + 1, subject, sz);
 	sec_hash(bucket, conf.pseudonym_key, in, n + 1 + sz);
 	end = ((sqlite3_int64)now / l->window + 1) * l->window;

@@ -267,6 +267,7 @@ struct send_out {
 
 /* A rate limit: a fixed window of seconds and the most it allows. */
 struct limit {
+	const char	*name;		/* what is counted: the bucket's key */
 	const char	*scope;		/* as in problem documents */
 	int		 window;	/* seconds */
 	int		 max;		/* 0: no limit */

@@ -255,3 +255,16 @@ def expect_problem(r, status, code):
     expect(isinstance(d.get("detail"), str) and d["detail"], "no detail")
     expect(r.header("X-Content-Type-Options") == "nosniff", "no nosniff")
     return d
+
+
+def code_for(svc, otp_id):
+    """The code the console channel wrote for otp_id."""
+    for line in reversed(svc.console_lines()):
+        if line["otp_id"] == otp_id:
+            return line["code"]
+    raise AssertionError("no console line for %s" % otp_id)
+
+
+def wrong_code(code):
+    """A code of the same length that is not code."""
+    return "".join(str((int(d) + 1) % 10) for d in code)
