@@ -77,18 +77,8 @@ enum send_result
 chan_send(struct worker *w, const char *e164, const char *code,
     const char *otp_id, enum locale locale, struct send_out *out)
 {
-	(void)w;
-	(void)locale;
 	memset(out, 0, sizeof(*out));
-	switch (conf.channel) {
-	case CHANNEL_CONSOLE:
+	if (conf.channel == CHANNEL_CONSOLE)
 		return console_send(e164, code, otp_id, out);
-	case CHANNEL_WHATSAPP:
-	case CHANNEL__MAX:
-		break;
-	}
-	out->retry_after = 60;
-	snprintf(out->error_title, sizeof(out->error_title),
-	    "WhatsApp delivery is not built yet");
-	return SEND_UNAVAILABLE;
+	return wa_send(w, e164, code, locale, out);
 }

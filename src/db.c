@@ -192,6 +192,23 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_EVENT_INSERT] =
 	    "INSERT INTO delivery_event (otp_id, status, error_code, "
 	    "error_title, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_WEBHOOK_STATUS] =
+	    "UPDATE otp SET delivery_status = ?2, delivery_updated_at = ?3, "
+	    "delivery_error_code = CASE WHEN ?2 = 'failed' THEN ?4 "
+	    "ELSE delivery_error_code END, "
+	    "delivery_error_title = CASE WHEN ?2 = 'failed' THEN ?5 "
+	    "ELSE delivery_error_title END, "
+	    "status = CASE WHEN ?2 = 'failed' AND status = 'pending' "
+	    "THEN 'failed' ELSE status END, "
+	    "code_hash = CASE WHEN ?2 = 'failed' AND status = 'pending' "
+	    "THEN NULL ELSE code_hash END "
+	    "WHERE wamid = ?1 AND CASE ?2 "
+	    "WHEN 'sent' THEN delivery_status = 'queued' "
+	    "WHEN 'delivered' THEN delivery_status IN ('queued', 'sent') "
+	    "WHEN 'read' THEN delivery_status IN ('queued', 'sent', "
+	    "'delivered') "
+	    "WHEN 'failed' THEN delivery_status != 'failed' ELSE 0 END "
+	    "RETURNING id",
 	[STMT_RATE_GET] =
 	    "SELECT count FROM rate WHERE bucket = ?1 AND window_end = ?2",
 	[STMT_RATE_HIT] =

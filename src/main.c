@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <fcgiapp.h>
 
 #include "otp.h"
@@ -28,7 +29,7 @@ struct server {
 
 /*
  * Read a FastCGI request's body into w->body.  Returns 0, 413 when it is
- * larger than BODY_MAX (the rest is drained), or 400 when its length
+ * larger than HOOK_BODY_MAX (the rest is drained), or 400 when its length
  * cannot be read.
  */
 static int
@@ -41,7 +42,7 @@ read_fcgi_body(struct worker *w, FCGX_Request *fr)
 	buf_reset(&w->body);
 	if (req_body_length(fr->envp, &len) == -1)
 		return 400;
-	if (len > BODY_MAX) {
+	if (len > HOOK_BODY_MAX) {
 		while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
 			continue;
 		return 413;
@@ -97,7 +98,7 @@ serve_cgi(void)
 	route_worker_open(&w);
 	if (req_body_length(environ, &len) == -1)
 		bodyerr = 400;
-	else if (len > BODY_MAX)
+	else if (len > HOOK_BODY_MAX)
 		bodyerr = 413;
 	while (bodyerr == 0 && w.body.len < len) {
 		n = fread(tmp, 1, len - w.body.len < sizeof(tmp) ?
@@ -161,6 +162,8 @@ main(int argc, char *argv[])
 
 	if (sec_init() == -1)
 		errx(1, "libsodium cannot start");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(1, "libcurl cannot start");
 	if (conf_load(conf_path(cfile), msg, sizeof(msg)) == -1 ||
 	    conf_load_secrets(msg, sizeof(msg)) == -1)
 		errx(1, "%s", msg);

@@ -11,10 +11,12 @@
 #include <time.h>
 
 struct json_object;
+struct curl_slist;
 struct sqlite3;
 struct sqlite3_stmt;
 
 #define BODY_MAX	16384		/* request body cap, API.md §2 */
+#define HOOK_BODY_MAX	(1024 * 1024)	/* webhook batches of 1,000 statuses */
 #define KEY_LEN		32		/* secret key bytes */
 #define HASH_LEN	32		/* keyed hash output bytes */
 #define PHONE_MAX	17		/* "+", 15 digits, NUL */
@@ -203,6 +205,7 @@ enum stmt {
 	STMT_OTP_EXPIRE,
 	STMT_OTP_CANCEL,
 	STMT_EVENT_INSERT,
+	STMT_WEBHOOK_STATUS,
 	STMT_RATE_GET,
 	STMT_RATE_HIT,
 	STMT_IDEM_GET,
@@ -225,8 +228,11 @@ struct db {
 /* Everything one worker thread owns. */
 struct worker {
 	struct db	 db;
-	struct buf	 body;		/* request body, BODY_MAX */
+	struct buf	 body;		/* request body, HOOK_BODY_MAX */
 	struct buf	 out;		/* the whole response */
+	void		*curl;		/* WhatsApp: one kept-alive handle */
+	struct curl_slist *headers;	/* its request headers */
+	struct buf	 upstream;	/* its response body */
 };
 
 /* What a handler is given: one request being answered. */
@@ -341,6 +347,8 @@ const char *db_errmsg(struct db *);
 int	 req_parse(struct req *, char *const *env, const char *body,
 	    size_t bodysz);
 const char *req_env(char *const *env, const char *name);
+int	 req_query(const char *query, const char *name, char *out, size_t);
+int	 req_decode(const char *, size_t, char *out, size_t);
 int	 req_body_length(char *const *env, size_t *);
 
 /* resp.c */
@@ -372,6 +380,13 @@ int	 valid_body(struct resp *, struct json_object *, const struct field *,
 const char *chan_name(void);
 enum send_result chan_send(struct worker *, const char *e164, const char *code,
 	    const char *otp_id, enum locale, struct send_out *);
+
+/* wa.c */
+enum send_result wa_send(struct worker *, const char *e164, const char *code,
+	    enum locale, struct send_out *);
+void	 wa_close(struct worker *);
+void	 wa_webhook_get(struct ctx *);
+void	 wa_webhook_post(struct ctx *);
 
 /* limit.c */
 enum limit_result {

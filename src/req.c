@@ -167,3 +167,75 @@ req_parse(struct req *r, char *const *env, const char *body, size_t bodysz)
 	r->signature = req_env(env, "HTTP_X_HUB_SIGNATURE_256");
 	return 0;
 }
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decode a form-encoded value of sz bytes ("+" is a space, %XX a byte)
+ * into out of size outsz.  Returns 0, or -1 when it is malformed, too
+ * long, or decodes to a NUL.
+ */
+int
+req_decode(const char *in, size_t sz, char *out, size_t outsz)
+{
+	size_t	 i, n = 0;
+	int	 hi, lo;
+
+	for (i = 0; i < sz; i++) {
+		if (n + 1 >= outsz)
+			return -1;
+		if (in[i] == '+')
+			out[n++] = ' ';
+		else if (in[i] == '%') {
+			if (sz - i < 3)
+				return -1;
+			if ((hi = hexval(in[i + 1])) < 0 ||
+			    (lo = hexval(in[i + 2])) < 0 || (hi == 0 && lo == 0))
+				return -1;
+			out[n++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else
+			out[n++] = in[i];
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * The decoded value of name in a form-encoded string (a query or a
+ * form body) into out.  Returns 0, or -1 when it is absent, given more
+ * than once, or malformed.
+ */
+int
+req_query(const char *query, const char *name, char *out, size_t outsz)
+{
+	const char	*p = query, *e, *eq;
+	size_t		 n = strlen(name);
+	int		 found = 0;
+
+	while (*p != '\0') {
+		e = strchr(p, '&');
+		if (e == NULL)
+			e = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(e - p));
+		if (eq != NULL && (size_t)(eq - p) == n &&
+		    strncmp(p, name, n) == 0) {
+			if (found++ ||
+			    req_decode(eq + 1, (size_t)(e - eq - 1), out,
+			    outsz) == -1)
+				return -1;
+		}
+		p = *e == '&' ? e + 1 : e;
+	}
+	return found ? 0 : -1;
+}

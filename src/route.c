@@ -16,6 +16,7 @@
 #define R_ID	0x01	/* path is a prefix followed by an {id} */
 #define R_AUTH	0x02	/* needs an application's API key */
 #define R_JSON	0x04	/* POST bodies are JSON objects */
+#define R_HOOK	0x08	/* takes bodies up to HOOK_BODY_MAX */
 
 struct route {
 	const char	*path;
@@ -32,6 +33,7 @@ enum route_id {
 	ROUTE_OTP_ONE,
 	ROUTE_DELETIONS,
 	ROUTE_DELETION_ONE,
+	ROUTE_WEBHOOK,
 	ROUTE__MAX
 };
 
@@ -47,6 +49,8 @@ static const struct route routes[ROUTE__MAX] = {
 	    { [METHOD_POST] = api_deletion_create } },
 	[ROUTE_DELETION_ONE] = { "/v1/deletions/", R_ID | R_AUTH,
 	    { [METHOD_GET] = api_deletion_get } },
+	[ROUTE_WEBHOOK] = { "/webhooks/whatsapp", R_HOOK,
+	    { [METHOD_GET] = wa_webhook_get, [METHOD_POST] = wa_webhook_post } },
 };
 
 static const char *const method_names[METHOD__MAX] = {
@@ -126,7 +130,7 @@ dispatch(struct ctx *c, int bodyerr)
 	}
 	if (bodyerr == 413) {
 		resp_problem(c->resp, ERR_BODY_TOO_LARGE,
-		    "The request body is larger than %d bytes.", BODY_MAX);
+		    "The request body is larger than %d bytes.", HOOK_BODY_MAX);
 		return;
 	} else if (bodyerr != 0) {
 		resp_problem(c->resp, ERR_INVALID_REQUEST,
@@ -136,6 +140,11 @@ dispatch(struct ctx *c, int bodyerr)
 	if ((rt = route_match(c->req->path, c->id)) == NULL) {
 		resp_problem(c->resp, ERR_NOT_FOUND,
 		    "There is nothing at this path.");
+		return;
+	}
+	if (!(rt->flags & R_HOOK) && c->req->bodysz > BODY_MAX) {
+		resp_problem(c->resp, ERR_BODY_TOO_LARGE,
+		    "The request body is larger than %d bytes.", BODY_MAX);
 		return;
 	}
 	if (c->req->method == METHOD__MAX || rt->h[c->req->method] == NULL) {
@@ -193,7 +202,8 @@ int
 route_worker_open(struct worker *w)
 {
 	memset(w, 0, sizeof(*w));
-	buf_init(&w->body, BODY_MAX);
+	buf_init(&w->body, HOOK_BODY_MAX);
+	buf_init(&w->upstream, 64 * 1024);
 	buf_init(&w->out, 2 * 1024 * 1024);
 	return db_open(&w->db, conf.database);
 }
@@ -202,6 +212,8 @@ void
 route_worker_close(struct worker *w)
 {
 	db_close(&w->db);
+	wa_close(w);
+	buf_free(&w->upstream);
 	buf_free(&w->body);
 	buf_free(&w->out);
 }

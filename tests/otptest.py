@@ -90,7 +90,7 @@ class Response:
 class Service:
     """One otp.fcgi behind one lighttpd, with its own folder."""
 
-    def __init__(self, name, conf=None, threads=None):
+    def __init__(self, name, conf=None, secrets=None):
         self.dir = os.path.join(OUT, name)
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
@@ -107,6 +107,8 @@ class Service:
         self.env = dict(os.environ, OTP_CONFIG=self.conf_path,
                         **sanitizer_env(self.dir))
         self.otpctl("init")
+        if secrets:
+            self.set_secrets(secrets)
         self.proc = None
         self.start()
 
@@ -117,6 +119,20 @@ class Service:
         if check and p.returncode != 0:
             raise AssertionError("otpctl %s: %s" % (args, p.stderr))
         return p
+
+    def set_secrets(self, values):
+        """Set keys of the secrets file (as an operator would)."""
+        path = os.path.join(self.dir, "secrets")
+        with open(path) as f:
+            lines = f.read().splitlines()
+        out = []
+        for line in lines:
+            k = line.split("=", 1)[0].strip()
+            if k in values:
+                line = "%s = %s" % (k, values[k])
+            out.append(line)
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
 
     def create_app(self, name="test"):
         p = self.otpctl("app", "create", name, "--json")
