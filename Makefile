@@ -16,7 +16,7 @@ SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	   -fno-omit-frame-pointer
 
 LIB	 = api auth buf channel conf db erase idem jparse limit log phone req \
-	   resp route sec valid wa
+	   page resp route sec valid wa www
 LIBOBJ	 = $(LIB:%=build/%.o)
 TLIBOBJ	 = $(LIB:%=tests/build/%.o)
 UNITS	 = $(patsubst tests/%.c,%,$(wildcard tests/t_*.c))
@@ -101,9 +101,11 @@ lint:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/baghdad-otp/cgi-bin \
-	    $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/baghdad-otp/www \
+	    $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/baghdad-otp/www \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 cgi-bin/otp.fcgi $(DESTDIR)$(PREFIX)/lib/baghdad-otp/cgi-bin/
+	install -m 0644 www/*.html www/*.txt www/*.css \
+	    $(DESTDIR)$(PREFIX)/lib/baghdad-otp/www/
 	install -m 0755 otpctl $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 man/otp.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 man/otp.fcgi.8 man/otpctl.8 man/otp-purge.8 \

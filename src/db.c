@@ -241,6 +241,21 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_DELETION_GET] =
 	    "SELECT id, status, otps, delivery_events, completed_at "
 	    "FROM deletion WHERE id = ?1 AND app_id = ?2",
+	[STMT_DELETION_BY_CONFIRMATION] =
+	    "SELECT status, completed_at FROM deletion "
+	    "WHERE confirmation_hash = ?1",
+	[STMT_PHONE_HELD] = "SELECT 1 FROM otp WHERE phone_ps = ?1 LIMIT 1",
+	[STMT_CHALLENGE_INSERT] =
+	    "INSERT INTO deletion_challenge (id, phone_ps, code_hash, "
+	    "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_CHALLENGE_GET] =
+	    "SELECT phone_ps, code_hash, attempts FROM deletion_challenge "
+	    "WHERE id = ?1 AND expires_at > ?2",
+	[STMT_CHALLENGE_FAIL] =
+	    "UPDATE deletion_challenge SET attempts = attempts + 1 "
+	    "WHERE id = ?1",
+	[STMT_CHALLENGE_ERASE] =
+	    "DELETE FROM deletion_challenge WHERE phone_ps = ?1",
 };
 
 /*

@@ -165,7 +165,8 @@ main(int argc, char *argv[])
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		errx(1, "libcurl cannot start");
 	if (conf_load(conf_path(cfile), msg, sizeof(msg)) == -1 ||
-	    conf_load_secrets(msg, sizeof(msg)) == -1)
+	    conf_load_secrets(msg, sizeof(msg)) == -1 ||
+	    www_load(msg, sizeof(msg)) == -1)
 		errx(1, "%s", msg);
 	if (check) {
 		printf("%s: configuration ok\n", conf.path);

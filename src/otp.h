@@ -53,6 +53,19 @@ enum locale {
 
 extern const char *const locale_names[LOCALE__MAX];
 
+/* The files of www/, read at start-up (www.c). */
+enum www {
+	WWW_LAYOUT,
+	WWW_PRIVACY,
+	WWW_DELETION,
+	WWW_DELETION_CODE,
+	WWW_DELETION_DONE,
+	WWW_DELETION_STATUS,
+	WWW_MESSAGE,
+	WWW_STYLE,
+	WWW__MAX
+};
+
 /*
  * The configuration: filled once by conf_load() and conf_load_secrets()
  * at start-up, read-only afterwards.
@@ -217,6 +230,12 @@ enum stmt {
 	STMT_ERASE_IDEM,
 	STMT_DELETION_INSERT,
 	STMT_DELETION_GET,
+	STMT_DELETION_BY_CONFIRMATION,
+	STMT_PHONE_HELD,
+	STMT_CHALLENGE_INSERT,
+	STMT_CHALLENGE_GET,
+	STMT_CHALLENGE_FAIL,
+	STMT_CHALLENGE_ERASE,
 	STMT__MAX
 };
 
@@ -411,6 +430,23 @@ void	 idem_finish(struct ctx *, const unsigned char keyhash[HASH_LEN]);
 /* erase.c */
 int	 erase_phone(struct db *, const char *app,
 	    const unsigned char phone_ps[HASH_LEN], struct erased *);
+
+/* www.c */
+int	 www_load(char *err, size_t errsz);
+const char *www_file(enum www, size_t *);
+int	 www_escape(struct buf *, const char *, size_t);
+int	 www_text(struct buf *, enum locale, const char *key, size_t,
+	    const char *const *vars);
+int	 www_render(struct buf *, enum www, enum locale,
+	    const char *const *vars);
+
+/* page.c */
+void	 page_privacy(struct ctx *);
+void	 page_deletion(struct ctx *);
+void	 page_deletion_post(struct ctx *);
+void	 page_deletion_confirm(struct ctx *);
+void	 page_deletion_status(struct ctx *);
+void	 page_style(struct ctx *);
 
 /* api.c */
 void	 api_otp_create(struct ctx *);

@@ -34,6 +34,11 @@ enum route_id {
 	ROUTE_DELETIONS,
 	ROUTE_DELETION_ONE,
 	ROUTE_WEBHOOK,
+	ROUTE_PRIVACY,
+	ROUTE_DATA_DELETION,
+	ROUTE_DATA_DELETION_CONFIRM,
+	ROUTE_DATA_DELETION_STATUS,
+	ROUTE_STYLE,
 	ROUTE__MAX
 };
 
@@ -51,6 +56,14 @@ static const struct route routes[ROUTE__MAX] = {
 	    { [METHOD_GET] = api_deletion_get } },
 	[ROUTE_WEBHOOK] = { "/webhooks/whatsapp", R_HOOK,
 	    { [METHOD_GET] = wa_webhook_get, [METHOD_POST] = wa_webhook_post } },
+	[ROUTE_PRIVACY] = { "/privacy", 0, { [METHOD_GET] = page_privacy } },
+	[ROUTE_DATA_DELETION] = { "/data-deletion", 0,
+	    { [METHOD_GET] = page_deletion, [METHOD_POST] = page_deletion_post } },
+	[ROUTE_DATA_DELETION_CONFIRM] = { "/data-deletion/confirm", 0,
+	    { [METHOD_POST] = page_deletion_confirm } },
+	[ROUTE_DATA_DELETION_STATUS] = { "/data-deletion/status", 0,
+	    { [METHOD_GET] = page_deletion_status } },
+	[ROUTE_STYLE] = { "/style.css", 0, { [METHOD_GET] = page_style } },
 };
 
 static const char *const method_names[METHOD__MAX] = {

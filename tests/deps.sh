@@ -7,7 +7,9 @@ pkgs="gcc make pkg-config libfcgi-dev libcurl4-openssl-dev libsqlite3-dev
       libsodium-dev libjson-c-dev"
 case $stage in
 run)	pkgs="$pkgs lighttpd curl" ;;
-check)	pkgs="$pkgs lighttpd curl python3 faketime sqlite3" ;;
+check)	pkgs="$pkgs lighttpd curl python3 faketime sqlite3 chromium
+	      fonts-dejavu-core"
+	command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;
 bench)	pkgs="$pkgs lighttpd curl python3 wrk" ;;
 esac
 missing=
@@ -15,7 +17,7 @@ for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 	    missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -n "$missing" ]; then
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
@@ -28,4 +30,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 else
 	echo "deps: please install:$missing (apt-get install$missing)" >&2
 	exit 1
+fi
+fi
+# The browser tests drive Debian's chromium with playwright-core (npm).
+if [ "$stage" = check ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+	echo "deps: npm ci in tests/browser"
+	(cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi

@@ -36,6 +36,17 @@ class MockGraph:
             def log_message(self, *a):
                 pass
 
+            def do_GET(self):
+                """The bodies received so far, for the browser tests."""
+                with mock.lock:
+                    payload = json.dumps([r["body"].decode("utf-8", "replace")
+                                          for r in mock.requests]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)

@@ -21,6 +21,9 @@ OUT = os.path.join(TOP, "tests", "out")
 FCGI = os.path.join(BUILD, "otp.fcgi")
 OTPCTL = os.path.join(BUILD, "otpctl")
 
+# The test binaries live in tests/build/, not beside www/: say where it is.
+os.environ["OTP_WWW"] = os.path.join(TOP, "www")
+
 # The configuration every test service starts from (API.md section 7).
 BASE_CONF = {
     "service": {
@@ -228,7 +231,8 @@ def run_cgi(conf_path, env, body=b"", extra_env=None):
     """Run the binary as plain CGI once; returns (status, headers, body)."""
     e = {"OTP_CONFIG": conf_path, "GATEWAY_INTERFACE": "CGI/1.1",
          "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-         "CONTENT_LENGTH": str(len(body)), "PATH": os.environ["PATH"]}
+         "CONTENT_LENGTH": str(len(body)), "PATH": os.environ["PATH"],
+         "OTP_WWW": os.environ["OTP_WWW"]}
     e.update(env)
     e.update(extra_env or {})
     p = subprocess.run([FCGI], input=body, capture_output=True, env=e,
