@@ -20,7 +20,7 @@ LIB	 = api auth buf channel conf db erase idem jparse limit log phone req \
 LIBOBJ	 = $(LIB:%=build/%.o)
 TLIBOBJ	 = $(LIB:%=tests/build/%.o)
 UNITS	 = $(patsubst tests/%.c,%,$(wildcard tests/t_*.c))
-PROGS	 = cgi-bin/otp.fcgi otpctl
+PROGS	 = cgi-bin/otp.fcgi otpctl otp-purge
 
 all: $(PROGS)
 
@@ -45,6 +45,9 @@ cgi-bin/otp.fcgi: build/main.o build/libotp.a
 otpctl: build/otpctl.o build/libotp.a
 	$(CC) $(CFLAGS) -o $@ build/otpctl.o build/libotp.a $(LDLIBS)
 
+otp-purge: build/purge.o build/libotp.a
+	$(CC) $(CFLAGS) -o $@ build/purge.o build/libotp.a $(LDLIBS)
+
 # The test build: the same programs under AddressSanitizer and UBSan,
 # the unit tests, and the trivial responder that benchmarks compare to.
 tests/build/otp.fcgi: tests/build/main.o tests/build/libotp.a
@@ -53,13 +56,17 @@ tests/build/otp.fcgi: tests/build/main.o tests/build/libotp.a
 tests/build/otpctl: tests/build/otpctl.o tests/build/libotp.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/build/otpctl.o tests/build/libotp.a $(LDLIBS)
 
+tests/build/otp-purge: tests/build/purge.o tests/build/libotp.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/build/purge.o tests/build/libotp.a $(LDLIBS)
+
 tests/build/t_%: tests/t_%.c tests/t.h tests/build/libotp.a
 	$(CC) $(CFLAGS) -O1 $(SAN) -Isrc -o $@ $< tests/build/libotp.a $(LDLIBS)
 
 tests/build/trivial.fcgi: tests/trivial.c | tests/build
 	$(CC) $(CFLAGS) -O2 -o $@ tests/trivial.c $(LDLIBS)
 
-testbuild: tests/build/otp.fcgi tests/build/otpctl tests/build/trivial.fcgi \
+testbuild: tests/build/otp.fcgi tests/build/otpctl tests/build/otp-purge \
+	   tests/build/trivial.fcgi \
 	   $(UNITS:%=tests/build/%)
 
 deps:
@@ -107,6 +114,7 @@ install: all
 	install -m 0644 www/*.html www/*.txt www/*.css \
 	    $(DESTDIR)$(PREFIX)/lib/baghdad-otp/www/
 	install -m 0755 otpctl $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 otp-purge $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 man/otp.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 man/otp.fcgi.8 man/otpctl.8 man/otp-purge.8 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8/
