@@ -387,7 +387,8 @@ record_send(struct ctx *c, const char *id, const unsigned char ps[HASH_LEN],
 			goto fail;
 	}
 	sqlite3_reset(st);
-	return db_exec(db, STMT_COMMIT);
+	if (db_exec(db, STMT_COMMIT) == 0)
+		return 0;
 fail:
 	sqlite3_reset(st);
 	db_exec(db, STMT_ROLLBACK);
@@ -685,7 +686,8 @@ api_otp_verify(struct ctx *c)
 	}
 	if ((found = otp_load(db, id, c->app, &o)) == -1)
 		goto rollback;
-	if (found == 0) {
+	if (found == 0 || strcmp(o.delivery, "queued") == 0) {
+		/* Still being delivered: nobody can hold its code yet. */
 		db_exec(db, STMT_ROLLBACK);
 		resp_problem(c->resp, ERR_NOT_FOUND, "No such OTP.");
 		return;
@@ -695,7 +697,8 @@ api_otp_verify(struct ctx *c)
 		break;
 	case -1:
 		/* A lazy expiry is worth keeping; nothing else was written. */
-		db_exec(db, STMT_COMMIT);
+		if (db_exec(db, STMT_COMMIT) == -1)
+			db_exec(db, STMT_ROLLBACK);
 		return;
 	default:
 		goto rollback;

@@ -55,8 +55,10 @@ console_send(const char *e164, const char *code, const char *otp_id,
 		close(fd);
 	sodium_memzero(line.p, line.len);
 	if (n != (ssize_t)line.len) {
-		log_err("%s: %s", conf.console_file,
-		    n == -1 ? strerror(errno) : "short write");
+		if (n == -1)
+			log_err("%s: %m", conf.console_file);
+		else
+			log_err("%s: short write", conf.console_file);
 		buf_free(&line);
 		out->error_code = 0;
 		snprintf(out->error_title, sizeof(out->error_title),

@@ -215,8 +215,9 @@ is_url(const char *u)
 		n = 7;
 	else
 		return 0;
-	return u[n] != '\0' && u[n] != '/' && u[n] != '@' &&
-	    strpbrk(u, " \"'<>\\") == NULL;
+	/* No user part, query or fragment: they change where it goes. */
+	return u[n] != '\0' && u[n] != '/' &&
+	    strpbrk(u, " \"'<>\\@?#") == NULL;
 }
 
 /*
@@ -269,10 +270,12 @@ check_ip(const char *s)
 	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
+/* A country code as ITU assigns them: 1 to 3 digits, prefix-free. */
 static int
 check_cc(const char *s)
 {
-	return is_digits(s, 1, 3) && s[0] != '0';
+	return is_digits(s, 1, 3) && s[0] != '0' &&
+	    phone_cc_len(s) == strlen(s);
 }
 
 /* "en:en_US ar:ar": a WhatsApp language code for each locale. */
@@ -357,8 +360,8 @@ set_key(const struct key *k, const char *val, const char **why)
 		*why = "value too long";
 		return set_str(f, k->size, val);
 	case K_APIURL:
-		if (strncmp(val, "https://", 8) == 0 ? !is_url(val) :
-		    !is_loopback_url(val)) {
+		if (!is_url(val) || (strncmp(val, "https://", 8) != 0 &&
+		    !is_loopback_url(val))) {
 			*why = "must be https (http only for a loopback host)";
 			return -1;
 		}

@@ -155,7 +155,7 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_OTP_SUPERSEDE] =
 	    "UPDATE otp SET status = 'canceled', code_hash = NULL "
 	    "WHERE app_id = ?1 AND phone_ps = ?2 AND status = 'pending' "
-	    "AND id != ?3",
+	    "AND rowid < (SELECT rowid FROM otp WHERE id = ?3)",
 	[STMT_OTP_FAILED] =
 	    "UPDATE otp SET status = 'failed', code_hash = NULL, "
 	    "delivery_status = 'failed', delivery_error_code = ?2, "
@@ -222,9 +222,11 @@ static const char *const stmts[STMT__MAX] = {
 	    "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[STMT_IDEM_FINISH] =
 	    "UPDATE idempotency SET done = 1, status = ?3, headers = ?4, "
-	    "body = ?5 WHERE app_id = ?1 AND key_hash = ?2",
+	    "body = ?5 WHERE app_id = ?1 AND key_hash = ?2 "
+	    "AND created_at = ?6",
 	[STMT_IDEM_DELETE] =
-	    "DELETE FROM idempotency WHERE app_id = ?1 AND key_hash = ?2",
+	    "DELETE FROM idempotency WHERE app_id = ?1 AND key_hash = ?2 "
+	    "AND (?6 IS NULL OR created_at = ?6)",
 	[STMT_ERASE_COUNT_EVENTS] =
 	    "SELECT count(*) FROM delivery_event WHERE otp_id IN "
 	    "(SELECT id FROM otp WHERE phone_ps = ?2 "

@@ -12,7 +12,17 @@
 #include "otp.h"
 
 #define IDEM_KEY_MAX	255
-#define IDEM_STALE	120	/* seconds before an in-flight record is abandoned */
+
+/*
+ * Seconds after which an in-flight record is taken as abandoned (its
+ * worker died): longer than the longest delivery can take.
+ */
+static time_t
+stale_after(void)
+{
+	return (time_t)conf.timeout_ms * (conf.retries + 1) / 1000 +
+	    (conf.retries + 1) * 2 + 60;
+}
 
 /* Put a stored answer back into the response. */
 static void
@@ -73,7 +83,7 @@ idem_begin(struct ctx *c, const unsigned char *fingerprint,
 		created = (time_t)sqlite3_column_int64(st, 5);
 		done = sqlite3_column_int(st, 1);
 		if (created + conf.idempotency_hours * 3600 > c->now &&
-		    (done || created + IDEM_STALE > c->now)) {
+		    (done || created + stale_after() > c->now)) {
 			if (sqlite3_column_bytes(st, 0) != HASH_LEN ||
 			    !sec_equal(sqlite3_column_blob(st, 0),
 			    fingerprint, HASH_LEN))
@@ -125,7 +135,8 @@ fail:
 
 /*
  * Store the answer now in the response for replays.  A 5xx answer is
- * not stored: the record is dropped so the client may try again.
+ * not stored: the record is dropped so the client may try again.  Only
+ * the record this request made (its created_at) is touched.
  */
 void
 idem_finish(struct ctx *c, const unsigned char keyhash[HASH_LEN])
@@ -148,6 +159,7 @@ idem_finish(struct ctx *c, const unsigned char keyhash[HASH_LEN])
 	}
 	sqlite3_bind_text(st, 1, c->app, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, keyhash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)c->now);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)

@@ -351,6 +351,7 @@ enum phone_result {
 };
 enum phone_result phone_normalise(char out[PHONE_MAX], const char *in);
 void	 phone_mask(char out[MASKED_MAX], const char *e164);
+size_t	 phone_cc_len(const char *digits);
 
 /* db.c */
 int	 db_open(struct db *, const char *path);

@@ -21,8 +21,8 @@ static const char *const cc2[] = {
 };
 
 /* Length of the country code at the start of the digits d. */
-static size_t
-cc_len(const char *d)
+size_t
+phone_cc_len(const char *d)
 {
 	size_t	 i;
 
@@ -80,9 +80,10 @@ phone_normalise(char out[PHONE_MAX], const char *in)
 
 	if (conf.allowed_countriesz == 0)
 		return PHONE_OK;
+	cc = phone_cc_len(d);
 	for (i = 0; i < conf.allowed_countriesz; i++)
-		if (strncmp(d, conf.allowed_countries[i],
-		    strlen(conf.allowed_countries[i])) == 0)
+		if (strlen(conf.allowed_countries[i]) == cc &&
+		    strncmp(d, conf.allowed_countries[i], cc) == 0)
 			return PHONE_OK;
 	return PHONE_COUNTRY;
 }
@@ -95,7 +96,7 @@ void
 phone_mask(char out[MASKED_MAX], const char *e164)
 {
 	const char	*d = e164 + 1;
-	size_t		 n = strlen(d), cc = cc_len(d), i;
+	size_t		 n = strlen(d), cc = phone_cc_len(d), i;
 
 	out[0] = '+';
 	for (i = 0; i < n && i + 1 < MASKED_MAX - 1; i++)

@@ -16,6 +16,7 @@
 #include "otp.h"
 
 #define WA_BACKOFF_MS	250	/* first retry's base delay */
+#define WA_BACKOFF_MAX	2000	/* no retry waits longer (and jitter) */
 #define WA_RETRY_AFTER	30	/* seconds we tell clients after giving up */
 #define WA_STATUSES_MAX	5000	/* statuses taken from one webhook call */
 
@@ -51,6 +52,35 @@ in_list(long long code, const long long *list, size_t n)
 		if (list[i] == code)
 			return 1;
 	return 0;
+}
+
+/*
+ * Make an upstream text safe to keep: mask every run of four or more
+ * digits, so that a number or a code it might quote never reaches a
+ * log, a row or a client (the numeric error code is kept apart), and
+ * drop a UTF-8 sequence that truncation cut in two.
+ */
+static void
+clean_text(char *s)
+{
+	size_t		 i, run, k, n = strlen(s), need;
+	unsigned char	 lead;
+
+	for (k = n; k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80; k--)
+		continue;
+	if (k > 0 && (lead = (unsigned char)s[k - 1]) >= 0xc0) {
+		need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+		if (n - (k - 1) < need)
+			s[k - 1] = '\0';
+	}
+
+	for (i = 0; s[i] != '\0'; i++) {
+		for (run = 0; s[i + run] >= '0' && s[i + run] <= '9'; run++)
+			continue;
+		if (run >= 4)
+			memset(s + i, '*', run);
+		i += run ? run - 1 : 0;
+	}
 }
 
 static size_t
@@ -102,8 +132,12 @@ handle(struct worker *w)
 void
 wa_close(struct worker *w)
 {
+	struct curl_slist	*h;
+
 	if (w->curl != NULL)
 		curl_easy_cleanup(w->curl);
+	for (h = w->headers; h != NULL; h = h->next)
+		sodium_memzero(h->data, strlen(h->data));
 	curl_slist_free_all(w->headers);
 	w->curl = NULL;
 	w->headers = NULL;
@@ -138,9 +172,15 @@ classify(long http, const struct buf *body, struct send_out *out)
 			snprintf(out->message_id, sizeof(out->message_id),
 			    "%s", s);
 			cls = WA_OK;
-		} else
+		} else {
+			/*
+			 * It may have been sent: never send the same code
+			 * again.  Final, and logged as the anomaly it is.
+			 */
 			snprintf(out->error_title, sizeof(out->error_title),
 			    "answer without a message id");
+			cls = WA_OPERATOR;
+		}
 		goto out;
 	}
 	out->error_code = http;
@@ -152,9 +192,11 @@ classify(long http, const struct buf *body, struct send_out *out)
 			out->error_code = json_object_get_int64(v);
 		if ((json_object_object_get_ex(o, "error_user_title", &v) ||
 		    json_object_object_get_ex(o, "message", &v)) &&
-		    json_object_is_type(v, json_type_string))
+		    json_object_is_type(v, json_type_string)) {
 			snprintf(out->error_title, sizeof(out->error_title),
 			    "%s", json_object_get_string(v));
+			clean_text(out->error_title);
+		}
 		if (in_list(out->error_code, retryable,
 		    sizeof(retryable) / sizeof(retryable[0])))
 			cls = WA_RETRY;
@@ -182,7 +224,8 @@ now_ms(void)
 /*
  * Send the authentication template with code to e164.  Retryable
  * failures are tried again up to `retries` times with exponential
- * backoff and jitter, all within (retries + 1) * timeout_ms.  The
+ * backoff (capped) and jitter; each attempt has timeout_ms, and the
+ * whole is bounded by the attempts' time and the retries' waits.  The
  * payload holding the code is wiped before returning.
  */
 enum send_result
@@ -219,11 +262,14 @@ wa_send(struct worker *w, const char *e164, const char *code,
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
 
-	deadline = now_ms() + (long long)conf.timeout_ms * (conf.retries + 1);
+	deadline = now_ms() + (long long)conf.timeout_ms * (conf.retries + 1) +
+	    (long long)(WA_BACKOFF_MAX + WA_BACKOFF_MS) * conf.retries;
 	for (attempt = 0; attempt <= conf.retries; attempt++) {
 		if (attempt > 0) {
-			delay = ((long long)WA_BACKOFF_MS << (attempt - 1)) +
-			    randombytes_uniform(WA_BACKOFF_MS);
+			delay = (long long)WA_BACKOFF_MS << (attempt - 1);
+			if (delay > WA_BACKOFF_MAX)
+				delay = WA_BACKOFF_MAX;
+			delay += randombytes_uniform(WA_BACKOFF_MS);
 			if (now_ms() + delay >= deadline)
 				break;
 			usleep((useconds_t)(delay * 1000));
@@ -237,9 +283,15 @@ wa_send(struct worker *w, const char *e164, const char *code,
 		buf_reset(&w->upstream);
 		memset(out, 0, sizeof(*out));
 		http = 0;
-		if ((cc = curl_easy_perform(c)) == CURLE_OK) {
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+		cc = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+		if (cc == CURLE_OK)
 			cls = classify(http, &w->upstream, out);
+		else if (cc == CURLE_WRITE_ERROR && http >= 200 && http < 300) {
+			/* An oversized answer to a send: do not send again. */
+			cls = WA_OPERATOR;
+			snprintf(out->error_title, sizeof(out->error_title),
+			    "oversized answer");
 		} else {
 			cls = WA_RETRY;
 			snprintf(out->error_title, sizeof(out->error_title),
@@ -353,8 +405,8 @@ apply_status(struct db *db, struct json_object *item, time_t now)
 {
 	struct json_object	*v, *errs, *e;
 	sqlite3_stmt		*st;
-	const char		*wamid, *status, *title = NULL;
-	char			 id[ID_MAX];
+	const char		*wamid, *status;
+	char			 id[ID_MAX], title[128] = "";
 	long long		 code = 0, ts;
 	int			 rc, has_error = 0;
 
@@ -367,9 +419,11 @@ apply_status(struct db *db, struct json_object *item, time_t now)
 	if (strcmp(status, "sent") && strcmp(status, "delivered") &&
 	    strcmp(status, "read") && strcmp(status, "failed"))
 		return 0;
+	/* Meta's time, unless it is far from ours. */
 	ts = now;
-	if ((v = member(item, "timestamp", json_type_string)) != NULL &&
-	    num_parse(json_object_get_string(v), 1, 1LL << 40, &ts) == -1)
+	if ((v = member(item, "timestamp", json_type_string)) == NULL ||
+	    num_parse(json_object_get_string(v), now - 30 * 86400,
+	    now + 3600, &ts) == -1)
 		ts = now;
 	if ((errs = member(item, "errors", json_type_array)) != NULL &&
 	    (e = json_object_array_get_idx(errs, 0)) != NULL) {
@@ -378,7 +432,9 @@ apply_status(struct db *db, struct json_object *item, time_t now)
 			has_error = 1;
 		}
 		if ((v = member(e, "title", json_type_string)) != NULL) {
-			title = json_object_get_string(v);
+			snprintf(title, sizeof(title), "%s",
+			    json_object_get_string(v));
+			clean_text(title);
 			has_error = 1;
 		}
 	}
@@ -389,8 +445,7 @@ apply_status(struct db *db, struct json_object *item, time_t now)
 	sqlite3_bind_int64(st, 3, ts);
 	if (has_error) {
 		sqlite3_bind_int64(st, 4, code);
-		sqlite3_bind_text(st, 5, title ? title : "", -1,
-		    SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, title, -1, SQLITE_STATIC);
 	}
 	id[0] = '\0';
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -408,8 +463,7 @@ apply_status(struct db *db, struct json_object *item, time_t now)
 	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
 	if (has_error) {
 		sqlite3_bind_int64(st, 3, code);
-		sqlite3_bind_text(st, 4, title ? title : "", -1,
-		    SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, title, -1, SQLITE_STATIC);
 	}
 	sqlite3_bind_int64(st, 5, ts);
 	rc = sqlite3_step(st);

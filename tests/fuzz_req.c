@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness of req_parse() and req_body_length(): the input is
+ * libFuzzer harness of req_parse(), req_body_length() and the form
+ * decoder req_query(): the input is
  * up to ENV_MAX NUL-terminated "NAME=value" strings forming a CGI
  * environment; an empty string (two NULs in a row) ends it, and what
  * follows is the request body.  Each environment string and the body
@@ -87,6 +88,35 @@ check(const struct req *r, char *const *env, const char *body, size_t bodysz)
 		abort();
 }
 
+/*
+ * The body as a form and the query string, read the way the pages read
+ * them: a decoded value fits its buffer and holds no NUL.
+ */
+static void
+fuzz_forms(const char *body, size_t bodysz, const char *query)
+{
+	static const char *const names[] = {
+		"phone", "csrf", "state", "code", "lang", "hub.challenge"
+	};
+	char	*form, out[40];
+	size_t	 i;
+
+	if ((form = malloc(bodysz + 1)) == NULL)
+		abort();
+	memcpy(form, body, bodysz);
+	form[bodysz] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (req_query(form, names[i], out, sizeof(out)) == 0 &&
+		    strlen(out) >= sizeof(out))
+			abort();
+		if (query != NULL &&
+		    req_query(query, names[i], out, sizeof(out)) == 0 &&
+		    strlen(out) >= sizeof(out))
+			abort();
+	}
+	free(form);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -134,6 +164,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0 && rc != -1)
 		abort();
 
+	fuzz_forms(body, bodysz, rc == 0 ? r.query : NULL);
 	free(body);
 	while (n > 0)
 		free(env[--n]);

@@ -881,7 +881,7 @@ test_lists(void)
 		    "[otp]\nallowed_countries =");
 		for (k = 0; k < n; k++)
 			i += (size_t)snprintf(text + i, sizeof(text) - i,
-			    " %zu", 900 + k);
+			    " %zu", 210 + k);
 		snprintf(text + i, sizeof(text) - i, "\n");
 		if (n == LIST_MAX)
 			T_OK(load(text) == 0 &&
@@ -891,6 +891,26 @@ test_lists(void)
 			T_OK(load(text) == -1 && at(2, "allowed_countries"),
 			    "%d countries: %s", LIST_MAX + 1, err);
 	}
+
+	/* Country codes as ITU assigns them: no prefixes of real ones. */
+	T_OK(load("[otp]\nallowed_countries = 96\n") == -1 &&
+	    at(2, "allowed_countries"), "96 accepted: %s", err);
+	T_OK(load("[otp]\nallowed_countries = 9\n") == -1 &&
+	    at(2, "allowed_countries"), "9 accepted: %s", err);
+	T_OK(load("[otp]\ndefault_country = 96\n") == -1 &&
+	    at(2, "default_country"), "default 96 accepted: %s", err);
+	T_OK(load("[otp]\nallowed_countries = 1 7 44 964\n") == 0,
+	    "real codes refused: %s", err);
+
+	/* A URL may not hide another host, a query or a fragment. */
+	T_OK(load("[whatsapp]\nphone_number_id = 1\napi_base = "
+	    "https://graph.facebook.com@127.0.0.1:9\n") == -1 &&
+	    at(3, "api_base"), "userinfo in api_base: %s", err);
+	T_OK(load("[whatsapp]\nphone_number_id = 1\napi_base = "
+	    "https://graph.facebook.com/x?y=\n") == -1 &&
+	    at(3, "api_base"), "query in api_base: %s", err);
+	T_OK(load("[service]\nbase_url = https://a.example#x\n") == -1 &&
+	    at(2, "base_url"), "fragment in base_url: %s", err);
 
 	/* template_languages: order, spacing, both locales needed. */
 	T_OK(load("[whatsapp]\ntemplate_languages =   ar:ar_IQ    "
