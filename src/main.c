@@ -22,9 +22,14 @@
 
 extern char	**environ;
 
+/*
+ * What the workers share: the listening socket.  Linux needs no lock
+ * around accept(); and a lock held across FCGX_Accept_r() would stall
+ * every worker while one waits on a kept-alive connection (Apache's
+ * enablereuse, nginx's fastcgi_keep_conn) for its next request.
+ */
 struct server {
-	int		 fd;		/* listening socket */
-	pthread_mutex_t	 lock;		/* serialises accept() */
+	int		 fd;
 };
 
 /*
@@ -63,7 +68,7 @@ serve_fcgi(void *arg)
 	struct server	*s = arg;
 	struct worker	 w;
 	FCGX_Request	 fr;
-	int		 rc, bodyerr;
+	int		 bodyerr;
 
 	if (route_worker_open(&w) == -1)
 		log_err("database not open yet; will retry per request");
@@ -72,10 +77,7 @@ serve_fcgi(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		rc = FCGX_Accept_r(&fr);
-		pthread_mutex_unlock(&s->lock);
-		if (rc < 0)
+		if (FCGX_Accept_r(&fr) < 0)
 			break;
 		bodyerr = read_fcgi_body(&w, &fr);
 		route_request(&w, fr.envp, bodyerr);
@@ -199,7 +201,6 @@ main(int argc, char *argv[])
 		if ((s.fd = FCGX_OpenSocket(listen, 128)) < 0)
 			errx(1, "%s: cannot listen", listen);
 	}
-	pthread_mutex_init(&s.lock, NULL);
 	log_info("serving FastCGI with %lld threads", threads);
 	for (i = 0; i < threads; i++)
 		if (pthread_create(&th[i], NULL, serve_fcgi, &s) != 0)

@@ -8,7 +8,7 @@ pkgs="gcc make pkg-config libfcgi-dev libcurl4-openssl-dev libsqlite3-dev
 case $stage in
 run)	pkgs="$pkgs lighttpd curl" ;;
 check)	pkgs="$pkgs lighttpd curl python3 faketime sqlite3 chromium
-	      fonts-dejavu-core"
+	      fonts-dejavu-core nginx-light apache2"
 	command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;
 bench)	pkgs="$pkgs lighttpd curl python3 wrk" ;;
 esac
@@ -23,10 +23,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
-	# Debian starts a lighttpd on port 80 when it installs one.
-	if [ -x /etc/init.d/lighttpd ]; then
-		/etc/init.d/lighttpd stop >/dev/null 2>&1 || true
-	fi
+	# Debian may start the web servers it installs: tests bring their own.
+	for s in lighttpd nginx apache2; do
+		[ -x /etc/init.d/$s ] && /etc/init.d/$s stop >/dev/null 2>&1 || :
+	done
 else
 	echo "deps: please install:$missing (apt-get install$missing)" >&2
 	exit 1

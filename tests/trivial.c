@@ -9,8 +9,6 @@
 
 #include <fcgiapp.h>
 
-static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
-
 static void *
 serve(void *arg)
 {
@@ -18,15 +16,11 @@ serve(void *arg)
 	    "Content-Type: application/json; charset=utf-8\r\n"
 	    "Content-Length: 15\r\n\r\n{\"status\":\"ok\"}";
 	FCGX_Request		 fr;
-	int			 rc;
 
 	(void)arg;
 	FCGX_InitRequest(&fr, 0, 0);
 	for (;;) {
-		pthread_mutex_lock(&lock);
-		rc = FCGX_Accept_r(&fr);
-		pthread_mutex_unlock(&lock);
-		if (rc < 0)
+		if (FCGX_Accept_r(&fr) < 0)
 			break;
 		FCGX_PutStr(resp, sizeof(resp) - 1, fr.out);
 		FCGX_Finish_r(&fr);
