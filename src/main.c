@@ -24,9 +24,9 @@ extern char	**environ;
 
 /*
  * What the workers share: the listening socket.  Linux needs no lock
- * around accept(); and a lock held across FCGX_Accept_r() would stall
- * every worker while one waits on a kept-alive connection (Apache's
- * enablereuse, nginx's fastcgi_keep_conn) for its next request.
+ * around accept().  A worker serves one connection at a time, so web
+ * servers should not keep idle FastCGI connections open (Apache's
+ * enablereuse, nginx's fastcgi_keep_conn): each would hold a worker.
  */
 struct server {
 	int		 fd;

@@ -112,7 +112,6 @@ http {
         location / {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:%(sock)s;
-            fastcgi_keep_conn on;
         }
     }
 }
@@ -150,7 +149,7 @@ LimitRequestBody 1064960
 <Location "/">
     CGIPassAuth On
 </Location>
-ProxyPass "/" "unix:%(sock)s|fcgi://localhost/" enablereuse=on
+ProxyPass "/" "unix:%(sock)s|fcgi://localhost/"
 """ % {"d": d, "port": port, "m": mods, "sock": SOCK})
     if not os.path.exists(os.path.join(mods, "mod_unixd.so")):
         with open(conf) as f:
