@@ -297,6 +297,10 @@ db_close(struct db *db)
 {
 	int	 i;
 
+	if (db->writing) {
+		db->writing = 0;
+		pthread_mutex_unlock(db->wlock);
+	}
 	for (i = 0; i < STMT__MAX; i++)
 		sqlite3_finalize(db->st[i]);
 	sqlite3_close(db->h);
@@ -378,22 +382,38 @@ db_stmt(struct db *db, enum stmt s)
 	return db->st[s];
 }
 
-/* Run a statement that takes no values and returns no rows: 0 or -1. */
+/*
+ * Run a statement that takes no values and returns no rows: 0 or -1.
+ * The worker threads of one process take turns at BEGIN IMMEDIATE on
+ * the process's write lock, so that they queue instead of sleeping in
+ * SQLite's busy handler; the lock is let go at a COMMIT that succeeds
+ * or at ROLLBACK.  Other processes (otp-purge) still meet busy_timeout.
+ */
 int
 db_exec(struct db *db, enum stmt s)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if ((st = db_stmt(db, s)) == NULL)
-		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		log_err("step %d: %s", s, db_errmsg(db));
-		return -1;
+	if (s == STMT_BEGIN_IMMEDIATE && db->wlock != NULL) {
+		pthread_mutex_lock(db->wlock);
+		db->writing = 1;
 	}
-	return 0;
+	if ((st = db_stmt(db, s)) == NULL)
+		rc = SQLITE_ERROR;
+	else {
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		log_err("step %d: %s", s, db_errmsg(db));
+	if (db->writing && (s == STMT_ROLLBACK ||
+	    (rc == SQLITE_DONE && s == STMT_COMMIT) ||
+	    (rc != SQLITE_DONE && s == STMT_BEGIN_IMMEDIATE))) {
+		db->writing = 0;
+		pthread_mutex_unlock(db->wlock);
+	}
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
 /*

@@ -30,6 +30,7 @@ extern char	**environ;
  */
 struct server {
 	int		 fd;
+	pthread_mutex_t	 wlock;		/* see db_exec() */
 };
 
 /*
@@ -70,7 +71,7 @@ serve_fcgi(void *arg)
 	FCGX_Request	 fr;
 	int		 bodyerr;
 
-	if (route_worker_open(&w) == -1)
+	if (route_worker_open(&w, &s->wlock) == -1)
 		log_err("database not open yet; will retry per request");
 	if (FCGX_InitRequest(&fr, s->fd, 0) != 0) {
 		log_err("FCGX_InitRequest failed");
@@ -97,7 +98,7 @@ serve_cgi(void)
 	size_t		 len, n;
 	int		 bodyerr = 0;
 
-	route_worker_open(&w);
+	route_worker_open(&w, NULL);
 	if (req_body_length(environ, &len) == -1)
 		bodyerr = 400;
 	else if (len > HOOK_BODY_MAX)
@@ -201,6 +202,7 @@ main(int argc, char *argv[])
 		if ((s.fd = FCGX_OpenSocket(listen, 128)) < 0)
 			errx(1, "%s: cannot listen", listen);
 	}
+	pthread_mutex_init(&s.wlock, NULL);
 	log_info("serving FastCGI with %lld threads", threads);
 	for (i = 0; i < threads; i++)
 		if (pthread_create(&th[i], NULL, serve_fcgi, &s) != 0)

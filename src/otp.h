@@ -6,6 +6,7 @@
 #ifndef OTP_H
 #define OTP_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -242,6 +243,8 @@ enum stmt {
 struct db {
 	struct sqlite3		*h;
 	struct sqlite3_stmt	*st[STMT__MAX];
+	pthread_mutex_t		*wlock;	/* the process's writers queue here */
+	int			 writing;	/* holds wlock */
 };
 
 /* Everything one worker thread owns. */
@@ -252,6 +255,7 @@ struct worker {
 	void		*curl;		/* WhatsApp: one kept-alive handle */
 	struct curl_slist *headers;	/* its request headers */
 	struct buf	 upstream;	/* its response body */
+	pthread_mutex_t	*wlock;		/* the process's write lock, or NULL */
 };
 
 /* What a handler is given: one request being answered. */
@@ -388,7 +392,7 @@ void	 resp_text(struct resp *, int status, const char *ctype,
 int	 resp_emit(const struct resp *, int https, int head, struct buf *);
 
 /* route.c */
-int	 route_worker_open(struct worker *);
+int	 route_worker_open(struct worker *, pthread_mutex_t *wlock);
 void	 route_worker_close(struct worker *);
 void	 route_request(struct worker *, char *const *env, int bodyerr);
 

@@ -208,17 +208,21 @@ dispatch(struct ctx *c, int bodyerr)
 
 /*
  * Open what a worker owns: its database connection and buffers.  A
- * connection that fails to open is retried by each request.  Returns 0
- * or -1.
+ * connection that fails to open is retried by each request.  wlock is
+ * the lock the process's writers share (NULL: none).  Returns 0 or -1.
  */
 int
-route_worker_open(struct worker *w)
+route_worker_open(struct worker *w, pthread_mutex_t *wlock)
 {
 	memset(w, 0, sizeof(*w));
+	w->wlock = wlock;
 	buf_init(&w->body, HOOK_BODY_MAX);
 	buf_init(&w->upstream, 64 * 1024);
 	buf_init(&w->out, 2 * 1024 * 1024);
-	return db_open(&w->db, conf.database);
+	if (db_open(&w->db, conf.database) == -1)
+		return -1;
+	w->db.wlock = wlock;
+	return 0;
 }
 
 void
@@ -256,8 +260,10 @@ route_request(struct worker *w, char *const *env, int bodyerr)
 	} else if (w->db.h == NULL && db_open(&w->db, conf.database) == -1) {
 		resp_problem(&resp, ERR_UNAVAILABLE,
 		    "The database cannot be opened.");
-	} else
+	} else {
+		w->db.wlock = w->wlock;
 		dispatch(&c, bodyerr);
+	}
 	if (resp.status >= 500)
 		log_err("%s %s: %d", req.method_name ? req.method_name : "-",
 		    req.path, resp.status);
