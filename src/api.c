@@ -312,17 +312,6 @@ fail:
 	return -1;
 }
 
-/* A fresh code of code_length uniformly random digits. */
-static void
-new_code(char code[CODE_MAX + 1])
-{
-	int	 i;
-
-	for (i = 0; i < conf.code_length; i++)
-		code[i] = (char)('0' + randombytes_uniform(10));
-	code[i] = '\0';
-}
-
 /* Record a delivery event for otp id.  Returns 0 or -1. */
 static int
 add_event(struct db *db, const char *id, const char *status,
@@ -440,7 +429,7 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 	enum send_result	 sr;
 
 	sec_random_id(id, sizeof(id), "otp_");
-	new_code(code);
+	sec_code(code, sizeof(code));
 	code_hash(h, id, code);
 
 	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)

@@ -160,7 +160,7 @@ page_message(struct ctx *c, int status, enum locale l, const char *title,
 	vars_init(&pv, l);
 	if (www_text(&m, l, msg, strlen(msg), pv.v) == -1) {
 		buf_free(&m);
-		resp_problem(c->resp, ERR_INTERNAL, NULL);
+		resp_problem(c->resp, ERR_INTERNAL, "The page cannot be made.");
 		return;
 	}
 	vars_add(&pv, "message", m.p ? m.p : "");
@@ -317,9 +317,14 @@ page_privacy(struct ctx *c)
 	page_send(c, 200, WWW_PRIVACY, l, "privacy_title", &pv);
 }
 
-/* The deletion form, with an error message key or NULL. */
+/*
+ * A form of the deletion flow (t: the number form, or the code form with
+ * its state), with a fresh or reused CSRF token and an error message key
+ * or NULL.
+ */
 static void
-deletion_form(struct ctx *c, int status, enum locale l, const char *error)
+form_page(struct ctx *c, int status, enum locale l, enum www t,
+    const char *state, const char *error)
 {
 	struct vars	 pv;
 	struct buf	 e;
@@ -328,11 +333,16 @@ deletion_form(struct ctx *c, int status, enum locale l, const char *error)
 	buf_init(&e, 1024);
 	vars_init(&pv, l);
 	csrf_issue(c, tok);
-	if (error != NULL && www_text(&e, l, error, strlen(error), pv.v) == -1)
+	if (error != NULL &&
+	    www_text(&e, l, error, strlen(error), pv.v) == -1) {
+		resp_problem(c->resp, ERR_INTERNAL, "The page cannot be made.");
 		goto out;
+	}
 	vars_add(&pv, "csrf", tok);
+	vars_add(&pv, "state", state != NULL ? state : "");
 	vars_add(&pv, "error", e.p ? e.p : "");
-	page_send(c, status, WWW_DELETION, l, "deletion_title", &pv);
+	page_send(c, status, t, l, t == WWW_DELETION ? "deletion_title" :
+	    "code_title", &pv);
 out:
 	buf_free(&e);
 }
@@ -341,29 +351,7 @@ out:
 void
 page_deletion(struct ctx *c)
 {
-	deletion_form(c, 200, page_locale(c->req, NULL), NULL);
-}
-
-/* The code form of the flow with state, and an error message key. */
-static void
-code_form(struct ctx *c, int status, enum locale l, const char *state,
-    const char *error)
-{
-	struct vars	 pv;
-	struct buf	 e;
-	char		 tok[CSRF_LEN + 1];
-
-	buf_init(&e, 1024);
-	vars_init(&pv, l);
-	csrf_issue(c, tok);
-	if (error != NULL && www_text(&e, l, error, strlen(error), pv.v) == -1)
-		goto out;
-	vars_add(&pv, "csrf", tok);
-	vars_add(&pv, "state", state);
-	vars_add(&pv, "error", e.p ? e.p : "");
-	page_send(c, status, WWW_DELETION_CODE, l, "code_title", &pv);
-out:
-	buf_free(&e);
+	form_page(c, 200, page_locale(c->req, NULL), WWW_DELETION, NULL, NULL);
 }
 
 /* 429 page for a limit. */
@@ -433,21 +421,19 @@ page_deletion_post(struct ctx *c)
 	char		 id[ID_MAX], code[16], state[STATE_MAX];
 	unsigned char	 ps[HASH_LEN], h[HASH_LEN];
 	time_t		 expires = c->now + conf.ttl;
-	int		 i, held = 0, rc;
+	int		 held = 0, rc;
 
 	if (form_check(c, l) == -1)
 		return;
 	if (req_query(c->req->body, "phone", in, sizeof(in)) == -1 ||
 	    phone_normalise(e164, in) == PHONE_INVALID) {
-		deletion_form(c, 422, l, "phone_invalid");
+		form_page(c, 422, l, WWW_DELETION, NULL, "phone_invalid");
 		return;
 	}
 	sec_hash(ps, conf.pseudonym_key, e164, strlen(e164));
 	phone_mask(masked, e164);
 	sec_random_id(id, sizeof(id), "dch_");
-	for (i = 0; i < conf.code_length; i++)
-		code[i] = (char)('0' + randombytes_uniform(10));
-	code[i] = '\0';
+	sec_code(code, sizeof(code));
 	challenge_hash(h, id, code);
 
 	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
@@ -483,7 +469,7 @@ page_deletion_post(struct ctx *c)
 		log_warn("%s to %s: not sent: %s", id, masked,
 		    out.error_title);
 	state_sign(state, id, expires);
-	code_form(c, 200, l, state, NULL);
+	form_page(c, 200, l, WWW_DELETION_CODE, state, NULL);
 	goto out;
 rollback:
 	db_exec(db, STMT_ROLLBACK);
@@ -595,7 +581,7 @@ page_deletion_confirm(struct ctx *c)
 	if (req_query(c->req->body, "code", code, sizeof(code)) == -1 ||
 	    (n = strlen(code)) != (size_t)conf.code_length ||
 	    strspn(code, "0123456789") != n) {
-		code_form(c, 422, l, state, "code_invalid");
+		form_page(c, 422, l, WWW_DELETION_CODE, state, "code_invalid");
 		return;
 	}
 	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
@@ -635,8 +621,9 @@ page_deletion_confirm(struct ctx *c)
 		}
 		if (db_exec(db, STMT_COMMIT) == -1)
 			goto rollback;
-		code_form(c, 422, l, state, attempts + 1 >= conf.max_attempts ?
-		    "code_used_up" : "code_wrong");
+		form_page(c, 422, l, WWW_DELETION_CODE, state,
+		    attempts + 1 >= conf.max_attempts ? "code_used_up" :
+		    "code_wrong");
 		goto out;
 	}
 	confirmation_new(confirm);

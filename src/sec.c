@@ -66,6 +66,17 @@ sec_random_id(char *out, size_t sz, const char *prefix)
 	snprintf(out, sz, "%s%s", prefix, hex);
 }
 
+/* A fresh code of code_length uniformly random digits into out. */
+void
+sec_code(char *out, size_t sz)
+{
+	int	 i;
+
+	for (i = 0; i < conf.code_length && (size_t)i + 1 < sz; i++)
+		out[i] = (char)('0' + randombytes_uniform(10));
+	out[i] = '\0';
+}
+
 /* A fresh API key: "botp_" and 192 random bits in hex. */
 void
 sec_api_key(char *out, size_t sz)
