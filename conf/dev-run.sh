@@ -50,6 +50,7 @@ Baghdad OTP is running on http://127.0.0.1:$port (Ctrl-C stops it).
 
   demo application: $(cat "$dev/demo.app")
   API key (shown once; a new one each make run): $key
+  pages: http://127.0.0.1:$port/privacy  http://127.0.0.1:$port/data-deletion
   codes are written to: $dev/console.jsonl
   otp.fcgi logs here; lighttpd logs to $dev/error.log
 

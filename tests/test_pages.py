@@ -304,6 +304,31 @@ def test_per_ip_limit_answers_a_friendly_429():
         s.stop()
 
 
+def test_per_number_limit_answers_a_friendly_429():
+    s = Service("pages-limit-number", conf={
+        "limits": {"sends_per_ip_minute": "0", "sends_per_phone_hour": "2"}})
+    try:
+        codes = []
+        for i in range(3):
+            b = Browser(s)
+            page = b.get("/data-deletion?lang=ar").body
+            r = b.post("/data-deletion", {"csrf": form_value(page, "csrf"),
+                                          "lang": "ar",
+                                          "phone": "+9647709990077"})
+            codes.append(r.status)
+        expect(codes == [200, 200, 429], "%r", codes)
+        expect_page(r, 429, "ar")
+        expect(int(r.header("Retry-After")) > 0)
+        # Another number is not held back.
+        b = Browser(s)
+        page = b.get("/data-deletion").body
+        r = b.post("/data-deletion", {"csrf": form_value(page, "csrf"),
+                                      "phone": "+9647709990078"})
+        expect(r.status == 200, "%r", r)
+    finally:
+        s.stop()
+
+
 def run_browser(lang):
     phone = new_phone()
     otp = svc.post("/v1/otp", body={"phone": phone}, key=KEY).json()["id"]
