@@ -379,6 +379,7 @@ record_send(struct ctx *c, const char *id, const unsigned char ps[HASH_LEN],
 	if (db_exec(db, STMT_COMMIT) == 0)
 		return 0;
 fail:
+	log_err("%s: %s", id, db_errmsg(db));
 	sqlite3_reset(st);
 	db_exec(db, STMT_ROLLBACK);
 	return -1;
@@ -466,8 +467,12 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 		    sr == SEND_UNDELIVERABLE ? "undeliverable" :
 		    sr == SEND_UNAVAILABLE ? "channel unavailable" :
 		    "channel refused", out.error_code);
-	if (record_send(c, id, ps, sr, &out) == -1)
-		goto unavailable;
+	/* Once more before giving up: the message may have gone out. */
+	if (record_send(c, id, ps, sr, &out) == -1 &&
+	    record_send(c, id, ps, sr, &out) == -1) {
+		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
 	if (sr != SEND_OK) {
 		send_problem(c->resp, sr, &out);
 		goto out;

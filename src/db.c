@@ -112,6 +112,12 @@ static const char *const migrations[] = {
 	"  detail TEXT"
 	") STRICT;"
 	"CREATE INDEX audit_at ON audit(at);",
+	/*
+	 * 2: message ids are WhatsApp's to give; one repeated by mistake
+	 * must not fail the recording of a message that went out.
+	 */
+	"DROP INDEX otp_wamid;"
+	"CREATE INDEX otp_wamid ON otp(wamid) WHERE wamid IS NOT NULL;",
 };
 
 #define MIGRATIONSZ	(int)(sizeof(migrations) / sizeof(migrations[0]))

@@ -32,6 +32,9 @@ class MockGraph:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this the
+            # body waits for the client's delayed ACK (about 40 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, *a):
                 pass
@@ -78,6 +81,8 @@ class MockGraph:
                     pass
 
         class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128    # many workers connect at once
+
             def handle_error(self, request, address):
                 pass    # the client hung up: a timeout being tested
 

@@ -326,3 +326,11 @@ def test_webhook_malformed_json_with_valid_signature_is_400():
         expect_problem(hook(None, raw=raw), 400, "invalid_request")
     # Valid JSON of another shape is accepted and ignored.
     expect(hook(None, raw=b'{"object": "page", "entry": 5}').status == 200)
+
+
+def test_a_repeated_message_id_still_records_the_send():
+    mock.reset(default=success("wamid.SAME"))
+    a = send(new_phone())
+    b = send(new_phone())
+    expect(a.status == 201 and b.status == 201, "%r %r", a, b)
+    expect(len(mock.requests) == 2, "%d sends", len(mock.requests))
