@@ -36,8 +36,10 @@ def setup_module():
     p = subprocess.run([OTPCTL, "-c", conf, "app", "create", "ws", "--json"],
                        check=True, env=env, capture_output=True, text=True)
     KEY = json.loads(p.stdout)["api_key"]
+    log = open(os.path.join(DIR, "otp.log"), "w")
     fcgi = subprocess.Popen([FCGI, "-c", conf, "--listen", SOCK,
-                             "--threads", "2"], env=env)
+                             "--threads", "2"], env=env, stderr=log)
+    log.close()
     for _ in range(200):
         if os.path.exists(SOCK):
             break
