@@ -485,3 +485,23 @@ def test_no_plaintext_phone_code_or_key_at_rest_or_in_logs():
     for name, data in blobs.items():
         for sec in secrets:
             expect(sec.encode() not in data, "%r found in %s", sec, name)
+
+
+def test_sends_per_phone_day():
+    s = Service("otp-day", conf={
+        "otp": {"resend_cooldown": "0"},
+        "limits": {"sends_per_phone_hour": "0", "sends_per_phone_day": "2",
+                   "sends_per_app_minute": "0"}})
+    try:
+        _, key = s.create_app()
+        codes = [s.post("/v1/otp", body={"phone": PHONE}, key=key).status
+                 for _ in range(3)]
+        expect(codes == [201, 201, 429], "%r", codes)
+        r = s.post("/v1/otp", body={"phone": PHONE}, key=key)
+        p = expect_problem(r, 429, "rate_limited")
+        expect(p["scope"] == "phone" and p["retry_after"] > 0, "%r", p)
+        # Other numbers are not held back.
+        expect(s.post("/v1/otp", body={"phone": "+9647701234999"},
+                      key=key).status == 201)
+    finally:
+        s.stop()
