@@ -272,7 +272,7 @@ send_allowed(struct ctx *c, const unsigned char ps[HASH_LEN])
 	int			 rc, retry, hit;
 
 	if (conf.resend_cooldown > 0) {
-		if ((st = db_stmt(&c->w->db, STMT_OTP_LAST_SEND)) == NULL)
+		if ((st = db_stmt(c->w->db, STMT_OTP_LAST_SEND)) == NULL)
 			goto fail;
 		sqlite3_bind_text(st, 1, c->app, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 2, ps, HASH_LEN, SQLITE_STATIC);
@@ -294,7 +294,7 @@ send_allowed(struct ctx *c, const unsigned char ps[HASH_LEN])
 		for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
 			s = i < 2 ? (const void *)subj : (const void *)c->app;
 			sn = i < 2 ? n : strlen(c->app);
-			switch (limit_check(&c->w->db, &limits[i], s, sn,
+			switch (limit_check(c->w->db, &limits[i], s, sn,
 			    c->now, hit, &retry)) {
 			case LIMIT_OK:
 				break;
@@ -307,7 +307,7 @@ send_allowed(struct ctx *c, const unsigned char ps[HASH_LEN])
 		}
 	return 0;
 fail:
-	log_err("%s", db_errmsg(&c->w->db));
+	log_err("%s", db_errmsg(c->w->db));
 	resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
 	return -1;
 }
@@ -343,7 +343,7 @@ static int
 record_send(struct ctx *c, const char *id, const unsigned char ps[HASH_LEN],
     enum send_result sr, const struct send_out *out)
 {
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	sqlite3_stmt	*st;
 
 	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
@@ -421,7 +421,7 @@ static void
 create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
     const char *masked, enum locale locale, const char *purpose)
 {
-	struct db		*db = &c->w->db;
+	struct db		*db = c->w->db;
 	struct send_out		 out;
 	struct otp		 o;
 	sqlite3_stmt		*st;
@@ -462,6 +462,10 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 
 	sr = chan_send(c->w, e164, code, id, locale, &out);
 	sodium_memzero(code, sizeof(code));
+	if ((db = c->w->db) == NULL) {
+		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
 	if (sr != SEND_OK)
 		log_warn("%s to %s: %s (%lld)", id, masked,
 		    sr == SEND_UNDELIVERABLE ? "undeliverable" :
@@ -548,7 +552,7 @@ check_code(struct ctx *c, struct otp *o, const char *code, struct verdict *v)
 {
 	const struct limit	 failed = { "failed_checks_per_phone_day",
 	    "phone", 86400, conf.failed_checks_per_phone_day };
-	struct db		*db = &c->w->db;
+	struct db		*db = c->w->db;
 	unsigned char		 subj[ID_MAX + HASH_LEN], h[HASH_LEN];
 	sqlite3_stmt		*st;
 	size_t			 n;
@@ -624,7 +628,7 @@ void
 api_otp_verify(struct ctx *c)
 {
 	const char		*v[VERIFY__MAX];
-	struct db		*db = &c->w->db;
+	struct db		*db = c->w->db;
 	struct json_object	*j;
 	struct verdict		 verdict;
 	struct otp		 o;
@@ -722,7 +726,7 @@ api_otp_get(struct ctx *c)
 {
 	struct otp	 o;
 
-	switch (otp_load(&c->w->db, c->id, c->app, &o)) {
+	switch (otp_load(c->w->db, c->id, c->app, &o)) {
 	case 1:
 		resp_json(c->resp, 200, otp_json(&o, c->now));
 		break;
@@ -739,7 +743,7 @@ api_otp_get(struct ctx *c)
 void
 api_otp_cancel(struct ctx *c)
 {
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	struct otp	 o;
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -801,7 +805,7 @@ void
 api_deletion_create(struct ctx *c)
 {
 	const char	*v[DELETION__MAX];
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	struct erased	 e;
 	sqlite3_stmt	*st;
 	char		 e164[PHONE_MAX], masked[MASKED_MAX], id[ID_MAX];
@@ -853,7 +857,7 @@ api_deletion_get(struct ctx *c)
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if ((st = db_stmt(&c->w->db, STMT_DELETION_GET)) == NULL) {
+	if ((st = db_stmt(c->w->db, STMT_DELETION_GET)) == NULL) {
 		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
 		return;
 	}

@@ -73,14 +73,22 @@ console_send(const char *e164, const char *code, const char *otp_id,
 
 /*
  * Deliver code to e164 on the configured channel.  The code is the
- * caller's to wipe.  out says what the channel answered.
+ * caller's to wipe.  out says what the channel answered.  The worker's
+ * database connection may be another one afterwards, or NULL if none
+ * could be opened: callers take w->db again.
  */
 enum send_result
 chan_send(struct worker *w, const char *e164, const char *code,
     const char *otp_id, enum locale locale, struct send_out *out)
 {
+	enum send_result	 r;
+
 	memset(out, 0, sizeof(*out));
 	if (conf.channel == CHANNEL_CONSOLE)
 		return console_send(e164, code, otp_id, out);
-	return wa_send(w, e164, code, locale, out);
+	/* A send takes long: the connection serves others meanwhile. */
+	db_pool_put(w->pool, w->db);
+	r = wa_send(w, e164, code, locale, out);
+	w->db = db_pool_get(w->pool);
+	return r;
 }

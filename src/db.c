@@ -4,6 +4,7 @@
  * and numbered migrations kept in PRAGMA user_version.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -447,4 +448,82 @@ db_audit(struct db *db, const char *actor, const char *action,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A pool of n connections to the configured database, opened when first
+ * taken.  With shared set the connections' writers take turns on the
+ * pool's write lock.  Returns 0 or -1.
+ */
+int
+db_pool_init(struct dbpool *p, size_t n, int shared)
+{
+	memset(p, 0, sizeof(*p));
+	if ((p->dbs = calloc(n, sizeof(*p->dbs))) == NULL ||
+	    (p->taken = calloc(n, sizeof(*p->taken))) == NULL)
+		return -1;
+	p->n = n;
+	p->shared = shared;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	pthread_mutex_init(&p->wlock, NULL);
+	return 0;
+}
+
+/*
+ * Take a connection, waiting for one to be given back if all are taken,
+ * and open it if it is not open yet.  NULL if it cannot be opened (it is
+ * tried again next time).
+ */
+struct db *
+db_pool_get(struct dbpool *p)
+{
+	struct db	*db;
+	size_t		 i;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		for (i = 0; i < p->n && p->taken[i]; i++)
+			continue;
+		if (i < p->n)
+			break;
+		pthread_cond_wait(&p->freed, &p->lock);
+	}
+	p->taken[i] = 1;
+	pthread_mutex_unlock(&p->lock);
+	db = &p->dbs[i];
+	if (db->h == NULL) {
+		if (db_open(db, conf.database) == -1) {
+			db_pool_put(p, db);
+			return NULL;
+		}
+		db->wlock = p->shared ? &p->wlock : NULL;
+	}
+	return db;
+}
+
+/* Give back a connection taken with db_pool_get(). */
+void
+db_pool_put(struct dbpool *p, struct db *db)
+{
+	pthread_mutex_lock(&p->lock);
+	p->taken[db - p->dbs] = 0;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Close every connection of the pool and free it. */
+void
+db_pool_close(struct dbpool *p)
+{
+	size_t	 i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->dbs[i].h != NULL)
+			db_close(&p->dbs[i]);
+	free(p->dbs);
+	free(p->taken);
+	p->dbs = NULL;
+	p->taken = NULL;
+	p->n = 0;
 }

@@ -53,7 +53,7 @@ enum idem_result
 idem_begin(struct ctx *c, const unsigned char *fingerprint,
     const unsigned char *phone_ps, unsigned char keyhash[HASH_LEN])
 {
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	sqlite3_stmt	*st;
 	const char	*key = c->req->idempotency_key;
 	size_t		 i, n;
@@ -141,10 +141,12 @@ fail:
 void
 idem_finish(struct ctx *c, const unsigned char keyhash[HASH_LEN])
 {
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	sqlite3_stmt	*st;
 	int		 rc;
 
+	if (db == NULL)
+		return;		/* lost during a send: it expires as abandoned */
 	if (c->resp->status >= 500) {
 		if ((st = db_stmt(db, STMT_IDEM_DELETE)) == NULL)
 			return;

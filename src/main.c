@@ -18,7 +18,8 @@
 
 #include "otp.h"
 
-#define THREADS_MAX	64
+#define THREADS_MAX	512	/* a thread waits through each send */
+#define DB_CONNS	8	/* database connections they share */
 
 extern char	**environ;
 
@@ -30,7 +31,7 @@ extern char	**environ;
  */
 struct server {
 	int		 fd;
-	pthread_mutex_t	 wlock;		/* see db_exec() */
+	struct dbpool	 pool;
 };
 
 /*
@@ -71,8 +72,7 @@ serve_fcgi(void *arg)
 	FCGX_Request	 fr;
 	int		 bodyerr;
 
-	if (route_worker_open(&w, &s->wlock) == -1)
-		log_err("database not open yet; will retry per request");
+	route_worker_open(&w, &s->pool);
 	if (FCGX_InitRequest(&fr, s->fd, 0) != 0) {
 		log_err("FCGX_InitRequest failed");
 		return NULL;
@@ -93,12 +93,15 @@ serve_fcgi(void *arg)
 static int
 serve_cgi(void)
 {
+	struct dbpool	 pool;
 	struct worker	 w;
 	char		 tmp[4096];
 	size_t		 len, n;
 	int		 bodyerr = 0;
 
-	route_worker_open(&w, NULL);
+	if (db_pool_init(&pool, 1, 0) == -1)
+		errx(1, "out of memory");
+	route_worker_open(&w, &pool);
 	if (req_body_length(environ, &len) == -1)
 		bodyerr = 400;
 	else if (len > HOOK_BODY_MAX)
@@ -114,6 +117,7 @@ serve_cgi(void)
 	fwrite(w.out.p, 1, w.out.len, stdout);
 	fflush(stdout);
 	route_worker_close(&w);
+	db_pool_close(&pool);
 	return 0;
 }
 
@@ -202,12 +206,15 @@ main(int argc, char *argv[])
 		if ((s.fd = FCGX_OpenSocket(listen, 128)) < 0)
 			errx(1, "%s: cannot listen", listen);
 	}
-	pthread_mutex_init(&s.wlock, NULL);
+	if (db_pool_init(&s.pool, threads < DB_CONNS ? threads : DB_CONNS,
+	    threads > 1) == -1)
+		errx(1, "out of memory");
 	log_info("serving FastCGI with %lld threads", threads);
 	for (i = 0; i < threads; i++)
 		if (pthread_create(&th[i], NULL, serve_fcgi, &s) != 0)
 			errx(1, "pthread_create failed");
 	for (i = 0; i < threads; i++)
 		pthread_join(th[i], NULL);
+	db_pool_close(&s.pool);
 	return 0;
 }

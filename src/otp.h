@@ -247,15 +247,30 @@ struct db {
 	int			 writing;	/* holds wlock */
 };
 
+/*
+ * The database connections of a process, fewer than its worker threads:
+ * a request takes one for its database work and gives it back while it
+ * waits on a delivery channel.  wlock is the writers' turn (db_exec()).
+ */
+struct dbpool {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 freed;
+	pthread_mutex_t	 wlock;
+	struct db	*dbs;
+	int		*taken;
+	size_t		 n;
+	int		 shared;	/* several threads: use wlock */
+};
+
 /* Everything one worker thread owns. */
 struct worker {
-	struct db	 db;
+	struct dbpool	*pool;
+	struct db	*db;		/* taken from the pool, or NULL */
 	struct buf	 body;		/* request body, HOOK_BODY_MAX */
 	struct buf	 out;		/* the whole response */
 	void		*curl;		/* WhatsApp: one kept-alive handle */
 	struct curl_slist *headers;	/* its request headers */
 	struct buf	 upstream;	/* its response body */
-	pthread_mutex_t	*wlock;		/* the process's write lock, or NULL */
 };
 
 /* What a handler is given: one request being answered. */
@@ -367,6 +382,10 @@ int	 db_exec(struct db *, enum stmt);
 int	 db_audit(struct db *, const char *actor, const char *action,
 	    const char *subject, const char *detail);
 const char *db_errmsg(struct db *);
+int	 db_pool_init(struct dbpool *, size_t, int shared);
+struct db *db_pool_get(struct dbpool *);
+void	 db_pool_put(struct dbpool *, struct db *);
+void	 db_pool_close(struct dbpool *);
 
 /* req.c */
 int	 req_parse(struct req *, char *const *env, const char *body,
@@ -393,7 +412,7 @@ void	 resp_text(struct resp *, int status, const char *ctype,
 int	 resp_emit(const struct resp *, int https, int head, struct buf *);
 
 /* route.c */
-int	 route_worker_open(struct worker *, pthread_mutex_t *wlock);
+void	 route_worker_open(struct worker *, struct dbpool *);
 void	 route_worker_close(struct worker *);
 void	 route_request(struct worker *, char *const *env, int bodyerr);
 

@@ -377,10 +377,10 @@ page_limits(struct ctx *c, enum locale l, const unsigned char *ps)
 	enum limit_result	 r;
 
 	for (hit = 0; hit < 2; hit++) {
-		r = limit_check(&c->w->db, &ip, c->req->ip, strlen(c->req->ip),
+		r = limit_check(c->w->db, &ip, c->req->ip, strlen(c->req->ip),
 		    c->now, hit, &retry);
 		if (r == LIMIT_OK && ps != NULL)
-			r = limit_check(&c->w->db, &phone, ps, HASH_LEN,
+			r = limit_check(c->w->db, &phone, ps, HASH_LEN,
 			    c->now, hit, &retry);
 		if (r == LIMIT_REACHED) {
 			limited(c, l, retry);
@@ -413,7 +413,7 @@ challenge_hash(unsigned char out[HASH_LEN], const char *id, const char *code)
 void
 page_deletion_post(struct ctx *c)
 {
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	struct send_out	 out;
 	sqlite3_stmt	*st;
 	enum locale	 l = page_locale(c->req, c->req->body);
@@ -561,7 +561,7 @@ erase_all(struct db *db, const unsigned char ps[HASH_LEN],
 void
 page_deletion_confirm(struct ctx *c)
 {
-	struct db	*db = &c->w->db;
+	struct db	*db = c->w->db;
 	struct vars	 pv;
 	sqlite3_stmt	*st;
 	enum locale	 l = page_locale(c->req, c->req->body);
@@ -662,7 +662,7 @@ page_deletion_status(struct ctx *c)
 		page_message(c, 404, l, "unknown_title", "unknown_text");
 		return;
 	}
-	if ((st = db_stmt(&c->w->db, STMT_DELETION_BY_CONFIRMATION)) == NULL) {
+	if ((st = db_stmt(c->w->db, STMT_DELETION_BY_CONFIRMATION)) == NULL) {
 		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
 		return;
 	}

@@ -76,7 +76,7 @@ healthz(struct ctx *c)
 {
 	struct json_object	*o;
 
-	if (db_exec(&c->w->db, STMT_PING) == -1) {
+	if (db_exec(c->w->db, STMT_PING) == -1) {
 		resp_problem(c->resp, ERR_UNAVAILABLE,
 		    "The database does not answer.");
 		return;
@@ -173,7 +173,7 @@ dispatch(struct ctx *c, int bodyerr)
 		return;
 	}
 	if (rt->flags & R_AUTH) {
-		switch (auth_app(&c->w->db, c->req->authorization, c->app)) {
+		switch (auth_app(c->w->db, c->req->authorization, c->app)) {
 		case AUTH_OK:
 			break;
 		case AUTH_DENIED:
@@ -207,28 +207,22 @@ dispatch(struct ctx *c, int bodyerr)
 }
 
 /*
- * Open what a worker owns: its database connection and buffers.  A
- * connection that fails to open is retried by each request.  wlock is
- * the lock the process's writers share (NULL: none).  Returns 0 or -1.
+ * Set up what a worker owns: its buffers, and the pool it takes a
+ * database connection from for each request.
  */
-int
-route_worker_open(struct worker *w, pthread_mutex_t *wlock)
+void
+route_worker_open(struct worker *w, struct dbpool *pool)
 {
 	memset(w, 0, sizeof(*w));
-	w->wlock = wlock;
+	w->pool = pool;
 	buf_init(&w->body, HOOK_BODY_MAX);
 	buf_init(&w->upstream, 64 * 1024);
 	buf_init(&w->out, 2 * 1024 * 1024);
-	if (db_open(&w->db, conf.database) == -1)
-		return -1;
-	w->db.wlock = wlock;
-	return 0;
 }
 
 void
 route_worker_close(struct worker *w)
 {
-	db_close(&w->db);
 	wa_close(w);
 	buf_free(&w->upstream);
 	buf_free(&w->body);
@@ -257,12 +251,14 @@ route_request(struct worker *w, char *const *env, int bodyerr)
 	if (req_parse(&req, env, w->body.p ? w->body.p : "", w->body.len)) {
 		resp_problem(&resp, ERR_INVALID_REQUEST,
 		    "Not a CGI request.");
-	} else if (w->db.h == NULL && db_open(&w->db, conf.database) == -1) {
+	} else if ((w->db = db_pool_get(w->pool)) == NULL) {
 		resp_problem(&resp, ERR_UNAVAILABLE,
 		    "The database cannot be opened.");
-	} else {
-		w->db.wlock = w->wlock;
+	} else
 		dispatch(&c, bodyerr);
+	if (w->db != NULL) {
+		db_pool_put(w->pool, w->db);
+		w->db = NULL;
 	}
 	if (resp.status >= 500)
 		log_err("%s %s: %d", req.method_name ? req.method_name : "-",

@@ -480,7 +480,7 @@ void
 wa_webhook_post(struct ctx *c)
 {
 	struct json_object	*root, *entries, *changes, *statuses, *o;
-	struct db		*db = &c->w->db;
+	struct db		*db = c->w->db;
 	char			 err[256];
 	size_t			 i, j, k, seen = 0;
 

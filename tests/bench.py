@@ -62,8 +62,8 @@ RSS_TARGET_MB = 32.0
 
 # Sends through a slow WhatsApp (issue item 4).
 WA_DELAY = 0.2              # s, the mock's answer time
-WA_FRONTS = (4, 64)         # otp.fcgi threads: its default, and 64
-WA_CONNS = (8, 32, 128)     # wrk -c
+WA_FRONTS = (4, 64, 256)    # otp.fcgi threads: its default, 64 and 256
+WA_CONNS = (8, 32, 128, 256)  # wrk -c
 WA_TARGET = 1000.0          # sends/s: WhatsApp's top tier, per number
 # wrk counts an answer later than --timeout as an error and leaves it
 # out of the latency percentiles.  The longest queue here, 128 requests
