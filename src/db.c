@@ -253,7 +253,9 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_DELETION_BY_CONFIRMATION] =
 	    "SELECT status, completed_at FROM deletion "
 	    "WHERE confirmation_hash = ?1",
-	[STMT_PHONE_HELD] = "SELECT 1 FROM otp WHERE phone_ps = ?1 LIMIT 1",
+	[STMT_PHONE_HELD] =
+	    "SELECT 1 FROM otp WHERE phone_ps = ?1 UNION ALL "
+	    "SELECT 1 FROM idempotency WHERE phone_ps = ?1 LIMIT 1",
 	[STMT_CHALLENGE_INSERT] =
 	    "INSERT INTO deletion_challenge (id, phone_ps, code_hash, "
 	    "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -16,7 +16,7 @@
 #include "otp.h"
 
 #define CSRF_LEN	64	/* hex of 16 random bytes and 16 of MAC */
-#define STATE_MAX	160
+#define STATE_MAX	256
 #define CONFIRM_LEN	11	/* XXXXX-XXXXX */
 #define VARS_MAX	48
 
@@ -38,6 +38,18 @@ vars_add(struct vars *pv, const char *name, const char *val)
 	pv->v[pv->n++] = name;
 	pv->v[pv->n++] = val;
 	pv->v[pv->n] = NULL;
+}
+
+/* The value of "code" among a page's values, or NULL. */
+static const char *
+pv_code(const struct vars *pv)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < pv->n; i += 2)
+		if (strcmp(pv->v[i], "code") == 0)
+			return pv->v[i + 1];
+	return NULL;
 }
 
 /* The values every page may use, from the running configuration. */
@@ -121,9 +133,10 @@ page_send(struct ctx *c, int status, enum www t, enum locale l,
 	buf_init(&body, 512 * 1024);
 	buf_init(&title, 1024);
 	buf_init(&html, 1024 * 1024);
-	snprintf(path, sizeof(path), "%s?lang=%s",
+	snprintf(path, sizeof(path), "%s?lang=%s%s%s",
 	    c->req->method == METHOD_GET ? c->req->path : "/data-deletion",
-	    locale_names[!l]);
+	    locale_names[!l], pv_code(pv) ? "&code=" : "",
+	    pv_code(pv) ? pv_code(pv) : "");
 	if (www_render(&body, t, l, pv->v) == -1 ||
 	    www_text(&title, l, title_key, strlen(title_key), pv->v) == -1)
 		goto fail;
@@ -251,44 +264,59 @@ form_check(struct ctx *c, enum locale l)
 	return 0;
 }
 
-/* The signed state of a deletion flow: "id.expiry.mac". */
+/*
+ * The signed state of a deletion flow: "id.expiry.pseudonym.mac".  The
+ * pseudonym (a keyed hash, never the number) lets the confirmation
+ * count failed checks per number whether or not we hold data for it.
+ */
 static void
-state_sign(char out[STATE_MAX], const char *id, time_t expires)
+state_sign(char out[STATE_MAX], const char *id, time_t expires,
+    const unsigned char ps[HASH_LEN])
 {
 	unsigned char	 mac[HASH_LEN];
-	char		 hex[HASH_LEN * 2 + 1];
+	char		 hex[HASH_LEN * 2 + 1], pshex[HASH_LEN * 2 + 1];
 	int		 n;
 
-	n = snprintf(out, STATE_MAX, "%s.%lld", id, (long long)expires);
+	sec_hex(pshex, ps, HASH_LEN);
+	n = snprintf(out, STATE_MAX, "%s.%lld.%s", id, (long long)expires,
+	    pshex);
 	sec_hash(mac, conf.state_key, out, (size_t)n);
 	sec_hex(hex, mac, sizeof(mac));
 	snprintf(out + n, STATE_MAX - n, ".%s", hex);
 }
 
-/* Check a state: 0 with the challenge id, or -1 (forged or expired). */
+/*
+ * Check a state: 0 with the challenge id and the pseudonym, or -1
+ * (forged, malformed or expired).
+ */
 static int
-state_check(const char *s, time_t now, char id[ID_MAX])
+state_check(const char *s, time_t now, char id[ID_MAX],
+    unsigned char ps[HASH_LEN])
 {
-	char		 again[STATE_MAX];
-	const char	*dot1, *dot2;
+	char		 again[STATE_MAX], num[24], pshex[HASH_LEN * 2 + 1];
+	const char	*d1, *d2, *d3;
 	long long	 exp;
-	char		 num[24];
 	size_t		 n;
 
-	if (strlen(s) >= STATE_MAX || (dot1 = strchr(s, '.')) == NULL ||
-	    (dot2 = strchr(dot1 + 1, '.')) == NULL)
+	if (strlen(s) >= STATE_MAX || (d1 = strchr(s, '.')) == NULL ||
+	    (d2 = strchr(d1 + 1, '.')) == NULL ||
+	    (d3 = strchr(d2 + 1, '.')) == NULL)
 		return -1;
-	n = (size_t)(dot1 - s);
-	if (n == 0 || n >= ID_MAX || (size_t)(dot2 - dot1 - 1) >= sizeof(num))
+	n = (size_t)(d1 - s);
+	if (n == 0 || n >= ID_MAX || (size_t)(d2 - d1 - 1) >= sizeof(num) ||
+	    (size_t)(d3 - d2 - 1) != HASH_LEN * 2)
 		return -1;
 	memcpy(id, s, n);
 	id[n] = '\0';
-	memcpy(num, dot1 + 1, (size_t)(dot2 - dot1 - 1));
-	num[dot2 - dot1 - 1] = '\0';
+	memcpy(num, d1 + 1, (size_t)(d2 - d1 - 1));
+	num[d2 - d1 - 1] = '\0';
+	memcpy(pshex, d2 + 1, HASH_LEN * 2);
+	pshex[HASH_LEN * 2] = '\0';
 	if (strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_") != n ||
-	    num_parse(num, 0, 1LL << 40, &exp) == -1)
+	    num_parse(num, 0, 1LL << 40, &exp) == -1 ||
+	    sec_unhex(ps, HASH_LEN, pshex) == -1)
 		return -1;
-	state_sign(again, id, (time_t)exp);
+	state_sign(again, id, (time_t)exp, ps);
 	if (strlen(again) != strlen(s) || !sec_equal(again, s, strlen(s)))
 		return -1;
 	return exp > now ? 0 : -1;
@@ -364,33 +392,38 @@ limited(struct ctx *c, enum locale l, int retry)
 
 /*
  * Inside a transaction: the per-address limit, and with ps the
- * per-number one.  0, or -1 with a 429 page (or 503 on error).
+ * per-number ones (hour and day, as for sends through the API).  0, or
+ * -1 with a 429 page (or 503 on error).
  */
 static int
 page_limits(struct ctx *c, enum locale l, const unsigned char *ps)
 {
-	const struct limit	 ip = { "deletion_ip_minute", "ip", 60,
-	    conf.sends_per_ip_minute };
-	const struct limit	 phone = { "deletion_phone_hour", "phone", 3600,
-	    conf.sends_per_phone_hour };
+	const struct limit	 lim[] = {
+		{ "deletion_ip_minute", "ip", 60, conf.sends_per_ip_minute },
+		{ "deletion_phone_hour", "phone", 3600,
+		    conf.sends_per_phone_hour },
+		{ "deletion_phone_day", "phone", 86400,
+		    conf.sends_per_phone_day },
+	};
+	size_t			 i, n = ps != NULL ? 3 : 1;
 	int			 retry, hit;
 	enum limit_result	 r;
 
-	for (hit = 0; hit < 2; hit++) {
-		r = limit_check(c->w->db, &ip, c->req->ip, strlen(c->req->ip),
-		    c->now, hit, &retry);
-		if (r == LIMIT_OK && ps != NULL)
-			r = limit_check(c->w->db, &phone, ps, HASH_LEN,
-			    c->now, hit, &retry);
-		if (r == LIMIT_REACHED) {
-			limited(c, l, retry);
-			return -1;
+	for (hit = 0; hit < 2; hit++)
+		for (i = 0; i < n; i++) {
+			r = i == 0 ? limit_check(c->w->db, &lim[i], c->req->ip,
+			    strlen(c->req->ip), c->now, hit, &retry) :
+			    limit_check(c->w->db, &lim[i], ps, HASH_LEN, c->now,
+			    hit, &retry);
+			if (r == LIMIT_REACHED) {
+				limited(c, l, retry);
+				return -1;
+			}
+			if (r == LIMIT_ERROR) {
+				resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+				return -1;
+			}
 		}
-		if (r == LIMIT_ERROR) {
-			resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
-			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -468,7 +501,7 @@ page_deletion_post(struct ctx *c)
 	if (held && chan_send(c->w, e164, code, id, l, &out) != SEND_OK)
 		log_warn("%s to %s: not sent: %s", id, masked,
 		    out.error_title);
-	state_sign(state, id, expires);
+	state_sign(state, id, expires, ps);
 	form_page(c, 200, l, WWW_DELETION_CODE, state, NULL);
 	goto out;
 rollback:
@@ -496,9 +529,10 @@ confirmation_new(char out[CONFIRM_LEN + 1])
 
 /* The keyed hash of a confirmation code, upper-cased, blanks dropped. */
 static int
-confirmation_hash(unsigned char out[HASH_LEN], const char *code)
+confirmation_hash(unsigned char out[HASH_LEN], const char *code,
+    char normal[CONFIRM_LEN + 1])
 {
-	char	 norm[CONFIRM_LEN + 1];
+	char	 norm[8 + CONFIRM_LEN + 1];
 	size_t	 n = 0;
 
 	for (; *code != '\0'; code++) {
@@ -512,7 +546,12 @@ confirmation_hash(unsigned char out[HASH_LEN], const char *code)
 	norm[n] = '\0';
 	if (n != CONFIRM_LEN)
 		return -1;
-	sec_hash(out, conf.state_key, norm, n);
+	if (normal != NULL)
+		memcpy(normal, norm, n + 1);
+	/* The state key, kept apart from the states' MACs by a prefix. */
+	memmove(norm + 8, norm, n + 1);
+	memcpy(norm, "confirm:", 8);
+	sec_hash(out, conf.state_key, norm, n + 8);
 	return 0;
 }
 
@@ -531,7 +570,7 @@ erase_all(struct db *db, const unsigned char ps[HASH_LEN],
 	int		 rc;
 
 	sec_random_id(id, ID_MAX, "del_");
-	if (confirmation_hash(h, confirm) == -1 ||
+	if (confirmation_hash(h, confirm, NULL) == -1 ||
 	    erase_phone(db, NULL, ps, &e) == -1 ||
 	    (st = db_stmt(db, STMT_CHALLENGE_ERASE)) == NULL)
 		return -1;
@@ -567,14 +606,17 @@ page_deletion_confirm(struct ctx *c)
 	enum locale	 l = page_locale(c->req, c->req->body);
 	char		 state[STATE_MAX], code[16], id[ID_MAX], del[ID_MAX];
 	char		 confirm[CONFIRM_LEN + 1], url[64];
-	unsigned char	 ps[HASH_LEN], h[HASH_LEN], stored[HASH_LEN];
+	unsigned char	 ps[HASH_LEN], sps[HASH_LEN], h[HASH_LEN];
+	unsigned char	 stored[HASH_LEN];
+	const struct limit failed = { "deletion_failed_checks_day", "phone",
+	    86400, conf.failed_checks_per_phone_day };
 	size_t		 n;
-	int		 rc, attempts = 0, right;
+	int		 rc, attempts = 0, right, retry;
 
 	if (form_check(c, l) == -1)
 		return;
 	if (req_query(c->req->body, "state", state, sizeof(state)) == -1 ||
-	    state_check(state, c->now, id) == -1) {
+	    state_check(state, c->now, id, sps) == -1) {
 		page_message(c, 400, l, "expired_title", "expired_text");
 		return;
 	}
@@ -589,6 +631,16 @@ page_deletion_confirm(struct ctx *c)
 	if (page_limits(c, l, NULL) == -1) {
 		db_exec(db, STMT_ROLLBACK);
 		goto out;
+	}
+	switch (limit_check(db, &failed, sps, HASH_LEN, c->now, 0, &retry)) {
+	case LIMIT_OK:
+		break;
+	case LIMIT_REACHED:
+		db_exec(db, STMT_ROLLBACK);
+		limited(c, l, retry);
+		goto out;
+	case LIMIT_ERROR:
+		goto rollback;
 	}
 	if ((st = db_stmt(db, STMT_CHALLENGE_GET)) == NULL)
 		goto rollback;
@@ -619,11 +671,11 @@ page_deletion_confirm(struct ctx *c)
 			if (rc != SQLITE_DONE)
 				goto rollback;
 		}
-		if (db_exec(db, STMT_COMMIT) == -1)
+		/* Counted per number whether or not we hold data for it. */
+		if (limit_check(db, &failed, sps, HASH_LEN, c->now, 1,
+		    &retry) == LIMIT_ERROR || db_exec(db, STMT_COMMIT) == -1)
 			goto rollback;
-		form_page(c, 422, l, WWW_DELETION_CODE, state,
-		    attempts + 1 >= conf.max_attempts ? "code_used_up" :
-		    "code_wrong");
+		form_page(c, 422, l, WWW_DELETION_CODE, state, "code_wrong");
 		goto out;
 	}
 	confirmation_new(confirm);
@@ -654,11 +706,12 @@ page_deletion_status(struct ctx *c)
 	sqlite3_stmt	*st;
 	enum locale	 l = page_locale(c->req, NULL);
 	char		 code[32], date[32], status[32];
+	char		 normal[CONFIRM_LEN + 1];
 	unsigned char	 h[HASH_LEN];
 	int		 rc;
 
 	if (req_query(c->req->query, "code", code, sizeof(code)) == -1 ||
-	    confirmation_hash(h, code) == -1) {
+	    confirmation_hash(h, code, normal) == -1) {
 		page_message(c, 404, l, "unknown_title", "unknown_text");
 		return;
 	}
@@ -690,6 +743,7 @@ page_deletion_status(struct ctx *c)
 	}
 	vars_add(&pv, "completed_at", date);
 	vars_add(&pv, "status", text.p ? text.p : "");
+	vars_add(&pv, "code", normal);	/* it matched: [0-9A-Z-] only */
 	page_send(c, 200, WWW_DELETION_STATUS, l, "status_title", &pv);
 	buf_free(&text);
 }

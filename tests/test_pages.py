@@ -254,14 +254,91 @@ def test_right_code_deletes_across_applications():
     st = svc.get("/data-deletion/status?code=" + m.group(1))
     page = expect_page(st, 200)
     expect("Completed" in page and phone[4:] not in page, page)
-    st = svc.get("/data-deletion/status?lang=ar&code=" +
-                 m.group(1).lower().replace("-", "-"))
-    expect_page(st, 200, "ar")
+    st = svc.get("/data-deletion/status?lang=ar&code=" + m.group(1).lower())
+    page = expect_page(st, 200, "ar")
+    # The other language's link keeps the code.
+    expect('href="/data-deletion/status?lang=en&amp;code=%s"' % m.group(1)
+           in page, page)
     audit = svc.otpctl("audit").stdout
     expect("data-deletion-page\tdeletion" in audit, audit)
     expect(phone[1:] not in audit and phone[-7:] not in audit)
     # The same code does not work twice.
     expect_page(confirm(b, flow, code, "ar"), 422, "ar")
+
+
+def test_used_up_attempts_look_the_same_held_or_not():
+    s = Service("pages-attempts", conf={
+        "otp": {"max_attempts": "2"},
+        "limits": {"sends_per_phone_hour": "0", "sends_per_phone_day": "0",
+                   "sends_per_ip_minute": "0",
+                   "failed_checks_per_phone_day": "0"}})
+    try:
+        _, key = s.create_app()
+        held = "+9647701110001"
+        s.post("/v1/otp", body={"phone": held}, key=key)
+        pages = []
+        for phone in (held, "+9647701110002"):
+            b = Browser(s)
+            page = b.get("/data-deletion").body
+            r = b.post("/data-deletion", {"csrf": form_value(page, "csrf"),
+                                          "phone": phone})
+            flow = r.body
+            seen = []
+            for _ in range(4):
+                r = b.post("/data-deletion/confirm", {
+                    "csrf": form_value(flow, "csrf"),
+                    "state": form_value(flow, "state"), "code": "000000"})
+                seen.append((r.status, normalise(r.body)))
+            pages.append(seen)
+        expect(pages[0] == pages[1], "held and not held differ")
+    finally:
+        s.stop()
+
+
+def test_failed_checks_per_number_close_the_confirmation():
+    s = Service("pages-failed", conf={
+        "limits": {"sends_per_phone_hour": "0", "sends_per_phone_day": "0",
+                   "sends_per_ip_minute": "0",
+                   "failed_checks_per_phone_day": "3"}})
+    try:
+        for phone in ("+9647701110003", "+9647701110004"):
+            statuses = []
+            for flow_no in range(2):
+                b = Browser(s)
+                page = b.get("/data-deletion").body
+                flow = b.post("/data-deletion", {
+                    "csrf": form_value(page, "csrf"), "phone": phone}).body
+                for _ in range(2):
+                    r = b.post("/data-deletion/confirm", {
+                        "csrf": form_value(flow, "csrf"),
+                        "state": form_value(flow, "state"),
+                        "code": "000000"})
+                    statuses.append(r.status)
+            # Three wrong codes across two flows, then 429, held or not.
+            expect(statuses == [422, 422, 422, 429], "%r", statuses)
+    finally:
+        s.stop()
+
+
+def test_a_number_known_only_by_an_idempotency_record_is_held():
+    s = Service("pages-idem", conf={
+        "limits": {"sends_per_app_minute": "1", "sends_per_ip_minute": "0"}})
+    try:
+        _, key = s.create_app()
+        s.post("/v1/otp", body={"phone": "+9647701110005"}, key=key)
+        r = s.post("/v1/otp", body={"phone": "+9647701110006"}, key=key,
+                   headers={"Idempotency-Key": "k1"})
+        expect_problem(r, 429, "rate_limited")
+        before = len(s.console_lines())
+        b = Browser(s)
+        page = b.get("/data-deletion").body
+        b.post("/data-deletion", {"csrf": form_value(page, "csrf"),
+                                  "phone": "+9647701110006"})
+        lines = s.console_lines()
+        expect(len(lines) == before + 1 and
+               lines[-1]["phone"] == "+9647701110006", "no code sent")
+    finally:
+        s.stop()
 
 
 def test_unknown_status_code_is_404():
@@ -276,9 +353,12 @@ def test_forged_or_expired_state_is_refused():
     b = Browser(svc)
     page, code = flow_with_code(b, phone)
     state = form_value(page, "state")
-    cid, exp, mac = state.split(".")
-    for forged in (cid + "." + str(int(exp) + 1000) + "." + mac,
-                   cid[:-1] + "0." + exp + "." + mac, "x", ""):
+    cid, exp, ps, mac = state.split(".")
+    other = "%064x" % (int(ps, 16) ^ 1)
+    for forged in (".".join((cid, str(int(exp) + 1000), ps, mac)),
+                   ".".join((cid[:-1] + "0", exp, ps, mac)),
+                   ".".join((cid, exp, other, mac)),
+                   ".".join((cid, exp, mac)), "x", ""):
         r = b.post("/data-deletion/confirm", {
             "csrf": form_value(page, "csrf"), "state": forged,
             "code": code})
