@@ -6,6 +6,7 @@
  */
 #include <err.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -206,6 +207,11 @@ main(int argc, char *argv[])
 		if ((s.fd = FCGX_OpenSocket(listen, 128)) < 0)
 			errx(1, "%s: cannot listen", listen);
 	}
+	/*
+	 * glibc gives threads up to 8 malloc arenas per core, each holding
+	 * on to its own free memory; a few are plenty for short requests.
+	 */
+	mallopt(M_ARENA_MAX, 2);
 	if (db_pool_init(&s.pool, threads < DB_CONNS ? threads : DB_CONNS,
 	    threads > 1) == -1)
 		errx(1, "out of memory");
