@@ -85,6 +85,7 @@ serve_fcgi(void *arg)
 		route_request(&w, fr.envp, bodyerr);
 		FCGX_PutStr(w.out.p, (int)w.out.len, fr.out);
 		FCGX_Finish_r(&fr);
+		route_after(&w);
 	}
 	route_worker_close(&w);
 	return NULL;
@@ -116,7 +117,8 @@ serve_cgi(void)
 	}
 	route_request(&w, environ, bodyerr);
 	fwrite(w.out.p, 1, w.out.len, stdout);
-	fflush(stdout);
+	fclose(stdout);		/* the answer is complete: then the rest */
+	route_after(&w);
 	route_worker_close(&w);
 	db_pool_close(&pool);
 	return 0;

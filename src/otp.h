@@ -271,6 +271,13 @@ struct worker {
 	void		*curl;		/* WhatsApp: one kept-alive handle */
 	struct curl_slist *headers;	/* its request headers */
 	struct buf	 upstream;	/* its response body */
+	struct {
+		int		 pending;
+		char		 e164[PHONE_MAX];
+		char		 code[16];
+		char		 id[ID_MAX];
+		enum locale	 locale;
+	}		 later;		/* a code to send once answered */
 };
 
 /* What a handler is given: one request being answered. */
@@ -415,6 +422,7 @@ int	 resp_emit(const struct resp *, int https, int head, struct buf *);
 void	 route_worker_open(struct worker *, struct dbpool *);
 void	 route_worker_close(struct worker *);
 void	 route_request(struct worker *, char *const *env, int bodyerr);
+void	 route_after(struct worker *);
 
 /* valid.c */
 int	 valid_body(struct resp *, struct json_object *, const struct field *,

@@ -447,10 +447,9 @@ void
 page_deletion_post(struct ctx *c)
 {
 	struct db	*db = c->w->db;
-	struct send_out	 out;
 	sqlite3_stmt	*st;
 	enum locale	 l = page_locale(c->req, c->req->body);
-	char		 in[80], e164[PHONE_MAX], masked[MASKED_MAX];
+	char		 in[80], e164[PHONE_MAX];
 	char		 id[ID_MAX], code[16], state[STATE_MAX];
 	unsigned char	 ps[HASH_LEN], h[HASH_LEN];
 	time_t		 expires = c->now + conf.ttl;
@@ -464,7 +463,6 @@ page_deletion_post(struct ctx *c)
 		return;
 	}
 	sec_hash(ps, conf.pseudonym_key, e164, strlen(e164));
-	phone_mask(masked, e164);
 	sec_random_id(id, sizeof(id), "dch_");
 	sec_code(code, sizeof(code));
 	challenge_hash(h, id, code);
@@ -498,9 +496,17 @@ page_deletion_post(struct ctx *c)
 	}
 	if (db_exec(db, STMT_COMMIT) == -1)
 		goto rollback;
-	if (held && chan_send(c->w, e164, code, id, l, &out) != SEND_OK)
-		log_warn("%s to %s: not sent: %s", id, masked,
-		    out.error_title);
+	if (held) {
+		/*
+		 * Sent once the page is out, so that the answer takes as
+		 * long whether or not we hold data for the number.
+		 */
+		c->w->later.pending = 1;
+		memcpy(c->w->later.e164, e164, sizeof(e164));
+		memcpy(c->w->later.code, code, sizeof(code));
+		memcpy(c->w->later.id, id, sizeof(id));
+		c->w->later.locale = l;
+	}
 	state_sign(state, id, expires, ps);
 	form_page(c, 200, l, WWW_DELETION_CODE, state, NULL);
 	goto out;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <json-c/json.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "otp.h"
@@ -270,4 +271,32 @@ route_request(struct worker *w, char *const *env, int bodyerr)
 	}
 	json_object_put(c.json);
 	resp_free(&resp);
+}
+
+/*
+ * Work left for after the answer has gone out: the deletion page's
+ * code, whose sending must not show in the page's timing.  The code and
+ * number are wiped afterwards.
+ */
+void
+route_after(struct worker *w)
+{
+	struct send_out	 out;
+	char		 masked[MASKED_MAX];
+
+	if (!w->later.pending)
+		return;
+	if ((w->db = db_pool_get(w->pool)) == NULL)
+		log_err("%s: not sent: no database", w->later.id);
+	else if (chan_send(w, w->later.e164, w->later.code, w->later.id,
+	    w->later.locale, &out) != SEND_OK) {
+		phone_mask(masked, w->later.e164);
+		log_warn("%s to %s: not sent: %s", w->later.id, masked,
+		    out.error_title);
+	}
+	if (w->db != NULL) {
+		db_pool_put(w->pool, w->db);
+		w->db = NULL;
+	}
+	sodium_memzero(&w->later, sizeof(w->later));
 }

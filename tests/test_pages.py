@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from mock_graph import MockGraph
+from mock_graph import MockGraph, success
 from otptest import OUT, TOP, Service, expect, expect_problem
 
 svc = mock = None
@@ -194,9 +194,27 @@ def test_same_answer_whether_or_not_data_is_held():
     expect(normalise(r1.body) == normalise(r2.body), "pages differ")
     expect([k for k, v in r1.headers if k != "Date"] ==
            [k for k, v in r2.headers if k != "Date"], "headers differ")
+    wait_for(lambda: len(mock.requests) >= 1)
+    time.sleep(0.3)
     expect(len(mock.requests) == 1, "%d messages", len(mock.requests))
     body = json.loads(mock.requests[0]["body"])
     expect(body["to"] == held, "%r", body)
+
+
+def test_the_code_is_sent_after_the_answer():
+    held = new_phone()
+    expect(svc.post("/v1/otp", body={"phone": held}, key=KEY).status == 201)
+    mock.reset(default=dict(success("wamid.slowpage"), delay=0.7))
+    try:
+        t0 = time.time()
+        r = start_flow(Browser(svc), held)
+        took = time.time() - t0
+        expect_page(r, 200)
+        expect(took < 0.5, "the answer waited for the send: %.2f s", took)
+        wait_for(lambda: len(mock.requests) == 1)
+    finally:
+        time.sleep(0.8)
+        mock.reset()
 
 
 def test_invalid_phone_shows_the_form_again():
@@ -207,9 +225,19 @@ def test_invalid_phone_shows_the_form_again():
     expect("not a phone" not in page)
 
 
+def wait_for(cond, seconds=10):
+    """The code is sent once the page is out: wait until cond() holds."""
+    deadline = time.time() + seconds
+    while not cond():
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
 def flow_with_code(b, phone, lang="en"):
     mock.reset()
     page = start_flow(b, phone, lang).body
+    wait_for(lambda: len(mock.requests) > 0)
     code = json.loads(mock.requests[-1]["body"])["template"][
         "components"][0]["parameters"][0]["text"]
     return page, code
@@ -334,6 +362,7 @@ def test_a_number_known_only_by_an_idempotency_record_is_held():
         page = b.get("/data-deletion").body
         b.post("/data-deletion", {"csrf": form_value(page, "csrf"),
                                   "phone": "+9647701110006"})
+        wait_for(lambda: len(s.console_lines()) > before)
         lines = s.console_lines()
         expect(len(lines) == before + 1 and
                lines[-1]["phone"] == "+9647701110006", "no code sent")

@@ -10,8 +10,13 @@ const fail = (msg) => { console.log(JSON.stringify({ ok: false, msg, seen })); p
 const expect = (cond, msg) => { if (!cond) fail(msg); };
 
 async function lastCode() {
-	const r = await fetch(mockUrl + '/requests');
-	const bodies = await r.json();
+	// The code is sent once the page is out: wait for it.
+	let bodies = [];
+	for (let i = 0; i < 200 && bodies.length === 0; i++) {
+		if (i > 0)
+			await new Promise((ok) => setTimeout(ok, 50));
+		bodies = await (await fetch(mockUrl + '/requests')).json();
+	}
 	expect(bodies.length > 0, 'no message reached the mock Graph API');
 	const t = JSON.parse(bodies[bodies.length - 1]);
 	return t.template.components[0].parameters[0].text;
