@@ -1,7 +1,8 @@
 /*
- * Storage: one SQLite database in WAL mode, one connection per worker
- * thread, statements prepared once per connection from the table below,
- * and numbered migrations kept in PRAGMA user_version.
+ * Storage: one SQLite database in WAL mode, a small pool of connections
+ * that the worker threads take in turn (one thread at a time on each),
+ * statements prepared once per connection from the table below, and
+ * numbered migrations kept in PRAGMA user_version.
  */
 #include <stdio.h>
 #include <stdlib.h>

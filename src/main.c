@@ -2,7 +2,8 @@
  * otp.fcgi: the front.  FastCGI when started with a listening socket on
  * standard input (a web server's spawner, spawn-fcgi), or on a socket
  * of its own with --listen; plain CGI otherwise.  Each FastCGI worker
- * thread owns its database connection and buffers.
+ * thread owns its buffers and its WhatsApp handle, and takes a database
+ * connection from a pool the threads share for each request.
  */
 #include <err.h>
 #include <getopt.h>
@@ -25,8 +26,8 @@
 extern char	**environ;
 
 /*
- * What the workers share: the listening socket.  Linux needs no lock
- * around accept().  A worker serves one connection at a time, so web
+ * What the workers share: the listening socket and the database
+ * connections.  Linux needs no lock around accept().  A worker serves one connection at a time, so web
  * servers should not keep idle FastCGI connections open (Apache's
  * enablereuse, nginx's fastcgi_keep_conn): each would hold a worker.
  */
