@@ -120,6 +120,14 @@ static const char *const migrations[] = {
 	 */
 	"DROP INDEX otp_wamid;"
 	"CREATE INDEX otp_wamid ON otp(wamid) WHERE wamid IS NOT NULL;",
+	/*
+	 * 3: one index serves both the per-application lookups and the
+	 * erasure of a number across applications: one less to write for
+	 * each OTP.
+	 */
+	"DROP INDEX otp_phone;"
+	"DROP INDEX otp_phone_all;"
+	"CREATE INDEX otp_phone ON otp(phone_ps, app_id, created_at);",
 };
 
 #define MIGRATIONSZ	(int)(sizeof(migrations) / sizeof(migrations[0]))
