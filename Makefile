@@ -89,7 +89,7 @@ bench:
 
 # Fuzz each parser with libFuzzer (clang); FUZZTIME seconds each.
 FUZZTIME ?= 60
-FUZZERS	 = fuzz_jparse fuzz_req fuzz_conf
+FUZZERS	 = fuzz_jparse fuzz_req fuzz_conf fuzz_phone
 fuzz:
 	@mkdir -p tests/build/fuzz
 	@for f in $(FUZZERS); do \
