@@ -716,8 +716,8 @@ def whatsapp_report(wa):
     print("limit: each FastCGI thread serves one request at a time and "
           "blocks for the whole send, so the ceiling is threads / %.1f s:" %
           WA_DELAY)
-    print("  %s; %.0f/s needs %.0f sends in flight, more than otp.fcgi's "
-          "64 threads at most." % (
+    print("  %s; %.0f/s needs %.0f sends in flight, so as many threads "
+          "(otp.fcgi --threads, at most 512)." % (
               ", ".join("%d threads -> %.0f/s" % (t, t / WA_DELAY)
                         for t in WA_FRONTS),
               WA_TARGET, WA_TARGET * WA_DELAY))
