@@ -133,7 +133,6 @@ static const char *const migrations[] = {
 #define MIGRATIONSZ	(int)(sizeof(migrations) / sizeof(migrations[0]))
 
 static const char *const stmts[STMT__MAX] = {
-	[STMT_BEGIN] = "BEGIN",
 	[STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",

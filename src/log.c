@@ -10,15 +10,9 @@
 
 #include "otp.h"
 
-static int	 log_level = LOG_INFO;
+static const int	 log_level = LOG_INFO;
 
 static const char *const levels[] = { "error", "warning", "info", "debug" };
-
-void
-log_set_level(int level)
-{
-	log_level = level;
-}
 
 /*
  * Write one line.  The whole line is formatted first and written with a

@@ -164,7 +164,6 @@ enum err {
 	ERR_HTTPS_REQUIRED,
 	ERR_NOT_FOUND,
 	ERR_METHOD_NOT_ALLOWED,
-	ERR_CONFLICT,
 	ERR_BODY_TOO_LARGE,
 	ERR_UNSUPPORTED_MEDIA_TYPE,
 	ERR_INVALID_PHONE,
@@ -193,7 +192,6 @@ struct resp {
 
 /* Prepared statements, one table in db.c. */
 enum stmt {
-	STMT_BEGIN,
 	STMT_BEGIN_IMMEDIATE,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
@@ -337,7 +335,6 @@ int	 buf_add(struct buf *, const void *, size_t);
 int	 buf_adds(struct buf *, const char *);
 
 /* log.c */
-void	 log_set_level(int);
 void	 log_msg(int level, const char *func, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 #define LOG_ERR		0
@@ -399,7 +396,6 @@ int	 req_parse(struct req *, char *const *env, const char *body,
 	    size_t bodysz);
 const char *req_env(char *const *env, const char *name);
 int	 req_query(const char *query, const char *name, char *out, size_t);
-int	 req_decode(const char *, size_t, char *out, size_t);
 int	 req_body_length(char *const *env, size_t *);
 
 /* resp.c */
@@ -413,7 +409,6 @@ void	 resp_problem(struct resp *, enum err, const char *fmt, ...)
 struct json_object *resp_problem_new(enum err, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 resp_problem_send(struct resp *, enum err, struct json_object *);
-const char *resp_err_code(enum err);
 void	 resp_text(struct resp *, int status, const char *ctype,
 	    const char *, size_t);
 int	 resp_emit(const struct resp *, int https, int head, struct buf *);

@@ -185,7 +185,7 @@ hexval(char c)
  * into out of size outsz.  Returns 0, or -1 when it is malformed, too
  * long, or decodes to a NUL.
  */
-int
+static int
 req_decode(const char *in, size_t sz, char *out, size_t outsz)
 {
 	size_t	 i, n = 0;

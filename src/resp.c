@@ -29,7 +29,6 @@ static const struct {
 	[ERR_NOT_FOUND] = { 404, "not_found", "Not found" },
 	[ERR_METHOD_NOT_ALLOWED] = { 405, "method_not_allowed",
 	    "Method not allowed" },
-	[ERR_CONFLICT] = { 409, "conflict", "Conflict" },
 	[ERR_BODY_TOO_LARGE] = { 413, "body_too_large",
 	    "The request body is too large" },
 	[ERR_UNSUPPORTED_MEDIA_TYPE] = { 415, "unsupported_media_type",
@@ -197,13 +196,6 @@ resp_problem(struct resp *r, enum err e, const char *fmt, ...)
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	resp_problem_send(r, e, resp_problem_new(e, "%s", detail));
-}
-
-/* The stable code string of e (for logs and tests). */
-const char *
-resp_err_code(enum err e)
-{
-	return errs[e].code;
 }
 
 static const char *

@@ -144,7 +144,6 @@ User www-data
 Group www-data
 LoadModule mpm_event_module %(m)s/mod_mpm_event.so
 LoadModule authz_core_module %(m)s/mod_authz_core.so
-LoadModule unixd_module /usr/lib/apache2/modules/mod_unixd.so
 LoadModule proxy_module %(m)s/mod_proxy.so
 LoadModule proxy_fcgi_module %(m)s/mod_proxy_fcgi.so
 LimitRequestBody 1064960
@@ -153,13 +152,6 @@ LimitRequestBody 1064960
 </Location>
 ProxyPass "/" "unix:%(sock)s|fcgi://localhost/"
 """ % {"d": d, "port": port, "m": mods, "sock": SOCK})
-    if not os.path.exists(os.path.join(mods, "mod_unixd.so")):
-        with open(conf) as f:
-            text = f.read().replace("LoadModule unixd_module "
-                                    "/usr/lib/apache2/modules/mod_unixd.so\n",
-                                    "")
-        with open(conf, "w") as f:
-            f.write(text)
     web = subprocess.Popen(["apache2", "-f", conf, "-DFOREGROUND"],
                            stderr=subprocess.DEVNULL)
     try:
