@@ -13,6 +13,8 @@
 
 #include "otp.h"
 
+#define CHECKPOINT_PAGES	1000	/* SQLite's own default */
+
 /*
  * The schema, one migration per entry; entry i brings user_version from
  * i to i + 1.  No column holds a plaintext code, key or phone number:
@@ -461,22 +463,88 @@ db_audit(struct db *db, const char *actor, const char *action,
 }
 
 /*
+ * Called by SQLite after each commit of a server's connection, in place
+ * of its automatic checkpoint: past CHECKPOINT_PAGES, the checkpointer
+ * is woken instead of making this request copy the WAL into the
+ * database and sync both files while every other writer waits.
+ */
+static int
+wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
+{
+	struct dbpool	*p = arg;
+
+	(void)h;
+	(void)name;
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&p->lock);
+		p->wal_pages = pages;
+		pthread_cond_signal(&p->wal_full);
+		pthread_mutex_unlock(&p->lock);
+	}
+	return SQLITE_OK;
+}
+
+/*
+ * A server's checkpointer: each time the WAL has grown past
+ * CHECKPOINT_PAGES, a PASSIVE checkpoint on a connection of its own,
+ * which copies most of the WAL while requests go on writing; then a
+ * second one in the writers' turn, which copies the few pages written
+ * meanwhile, so that the next writer can start the WAL over instead of
+ * growing it.  Runs until the process ends.
+ */
+static void *
+checkpointer(void *arg)
+{
+	struct dbpool	*p = arg;
+	int		 rc, pass;
+
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (p->wal_pages < CHECKPOINT_PAGES)
+			pthread_cond_wait(&p->wal_full, &p->lock);
+		p->wal_pages = 0;
+		pthread_mutex_unlock(&p->lock);
+		for (pass = 0; pass < 2; pass++) {
+			if (pass == 1)
+				pthread_mutex_lock(&p->wlock);
+			rc = sqlite3_wal_checkpoint_v2(p->ckpt.h, NULL,
+			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+			if (pass == 1)
+				pthread_mutex_unlock(&p->wlock);
+			/* Busy: otp-purge is checkpointing. */
+			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+				log_warn("checkpoint: %s",
+				    db_errmsg(&p->ckpt));
+		}
+	}
+	return NULL;
+}
+
+/*
  * A pool of n connections to the configured database, opened when first
- * taken.  With shared set the connections' writers take turns on the
- * pool's write lock.  Returns 0 or -1.
+ * taken.  A server's pool (server set) makes its writers take turns on
+ * the write lock and checkpoints in a thread of its own.  Returns 0 or
+ * -1.
  */
 int
-db_pool_init(struct dbpool *p, size_t n, int shared)
+db_pool_init(struct dbpool *p, size_t n, int server)
 {
+	pthread_t	 th;
+
 	memset(p, 0, sizeof(*p));
 	if ((p->dbs = calloc(n, sizeof(*p->dbs))) == NULL ||
 	    (p->taken = calloc(n, sizeof(*p->taken))) == NULL)
 		return -1;
 	p->n = n;
-	p->shared = shared;
+	p->server = server;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->freed, NULL);
 	pthread_mutex_init(&p->wlock, NULL);
+	pthread_cond_init(&p->wal_full, NULL);
+	if (server && (db_open(&p->ckpt, conf.database) == -1 ||
+	    pthread_create(&th, NULL, checkpointer, p) != 0 ||
+	    pthread_detach(th) != 0))
+		return -1;
 	return 0;
 }
 
@@ -507,7 +575,10 @@ db_pool_get(struct dbpool *p)
 			db_pool_put(p, db);
 			return NULL;
 		}
-		db->wlock = p->shared ? &p->wlock : NULL;
+		if (p->server) {
+			db->wlock = &p->wlock;
+			sqlite3_wal_hook(db->h, wal_hook, p);
+		}
 	}
 	return db;
 }

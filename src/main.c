@@ -216,8 +216,8 @@ main(int argc, char *argv[])
 	 */
 	mallopt(M_ARENA_MAX, 2);
 	if (db_pool_init(&s.pool, threads < DB_CONNS ? threads : DB_CONNS,
-	    threads > 1) == -1)
-		errx(1, "out of memory");
+	    1) == -1)
+		errx(1, "%s: cannot start the database pool", conf.database);
 	log_info("serving FastCGI with %lld threads", threads);
 	for (i = 0; i < threads; i++)
 		if (pthread_create(&th[i], NULL, serve_fcgi, &s) != 0)

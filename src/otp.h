@@ -248,16 +248,21 @@ struct db {
 /*
  * The database connections of a process, fewer than its worker threads:
  * a request takes one for its database work and gives it back while it
- * waits on a delivery channel.  wlock is the writers' turn (db_exec()).
+ * waits on a delivery channel.  In a server, wlock is the writers' turn
+ * (db_exec()) and a thread of its own checkpoints the WAL, so that no
+ * request waits for a checkpoint.
  */
 struct dbpool {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 freed;
 	pthread_mutex_t	 wlock;
+	pthread_cond_t	 wal_full;	/* under lock: checkpoint now */
+	int		 wal_pages;	/* under lock: WAL size last seen */
+	struct db	 ckpt;		/* the checkpointer's connection */
 	struct db	*dbs;
 	int		*taken;
 	size_t		 n;
-	int		 shared;	/* several threads: use wlock */
+	int		 server;	/* wlock and the checkpointer */
 };
 
 /* Everything one worker thread owns. */
@@ -386,7 +391,7 @@ int	 db_exec(struct db *, enum stmt);
 int	 db_audit(struct db *, const char *actor, const char *action,
 	    const char *subject, const char *detail);
 const char *db_errmsg(struct db *);
-int	 db_pool_init(struct dbpool *, size_t, int shared);
+int	 db_pool_init(struct dbpool *, size_t, int server);
 struct db *db_pool_get(struct dbpool *);
 void	 db_pool_put(struct dbpool *, struct db *);
 void	 db_pool_close(struct dbpool *);
