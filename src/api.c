@@ -335,7 +335,7 @@ add_event(struct db *db, const char *id, const char *status,
 }
 
 /*
- * Record what the channel answered for OTP id, in one transaction: a
+ * Inside a transaction: record what the channel answered for OTP id.  A
  * sent OTP supersedes the phone's other pending ones; a failed one is
  * never verifiable.  Returns 0 or -1.
  */
@@ -345,42 +345,52 @@ record_send(struct ctx *c, const char *id, const unsigned char ps[HASH_LEN],
 {
 	struct db	*db = c->w->db;
 	sqlite3_stmt	*st;
+	int		 rc;
 
-	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
-		return -1;
 	if (sr == SEND_OK) {
 		if ((st = db_stmt(db, STMT_OTP_SENT)) == NULL)
-			goto fail;
+			return -1;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, out->message_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)c->now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto fail;
-		if ((st = db_stmt(db, STMT_OTP_SUPERSEDE)) == NULL)
-			goto fail;
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE ||
+		    (st = db_stmt(db, STMT_OTP_SUPERSEDE)) == NULL)
+			return -1;
 		sqlite3_bind_text(st, 1, c->app, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 2, ps, HASH_LEN, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE ||
-		    add_event(db, id, "sent", NULL, c->now) == -1)
-			goto fail;
 	} else {
 		if ((st = db_stmt(db, STMT_OTP_FAILED)) == NULL)
-			goto fail;
+			return -1;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, out->error_code);
 		sqlite3_bind_text(st, 3, out->error_title, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)c->now);
-		if (sqlite3_step(st) != SQLITE_DONE ||
-		    add_event(db, id, "failed", out, c->now) == -1)
-			goto fail;
 	}
+	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (db_exec(db, STMT_COMMIT) == 0)
+	if (rc != SQLITE_DONE)
+		return -1;
+	return add_event(db, id, sr == SEND_OK ? "sent" : "failed",
+	    sr == SEND_OK ? NULL : out, c->now);
+}
+
+/* record_send() in a transaction of its own.  Returns 0 or -1. */
+static int
+record_send_tx(struct ctx *c, const char *id,
+    const unsigned char ps[HASH_LEN], enum send_result sr,
+    const struct send_out *out)
+{
+	struct db	*db = c->w->db;
+
+	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
+		return -1;
+	if (record_send(c, id, ps, sr, out) == 0 &&
+	    db_exec(db, STMT_COMMIT) == 0)
 		return 0;
-fail:
 	log_err("%s: %s", id, db_errmsg(db));
-	sqlite3_reset(st);
 	db_exec(db, STMT_ROLLBACK);
 	return -1;
 }
@@ -413,9 +423,11 @@ send_problem(struct resp *resp, enum send_result sr,
 }
 
 /*
- * Create an OTP for a checked phone and deliver it: the limits and the
- * new row in one transaction, delivery outside any, the outcome in a
- * second.  The response is set either way.
+ * Create an OTP for a checked phone and deliver it.  The limits, the new
+ * row and, with a channel that answers at once, the delivery and its
+ * outcome are one transaction.  A channel that waits on the network is
+ * called outside any, and its outcome recorded in a second.  The
+ * response is set either way.
  */
 static void
 create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
@@ -428,6 +440,7 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 	unsigned char		 h[HASH_LEN];
 	char			 id[ID_MAX], code[CODE_MAX + 1];
 	enum send_result	 sr;
+	int			 rc;
 
 	sec_random_id(id, sizeof(id), "otp_");
 	sec_code(code, sizeof(code));
@@ -452,32 +465,37 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)c->now);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)(c->now + conf.ttl));
 	sqlite3_bind_text(st, 10, chan_name(), -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		goto rollback;
-	}
+	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (db_exec(db, STMT_COMMIT) == -1)
+	if (rc != SQLITE_DONE)
 		goto rollback;
 
-	sr = chan_send(c->w, e164, code, id, locale, &out);
-	sodium_memzero(code, sizeof(code));
-	if ((db = c->w->db) == NULL) {
-		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
-		goto out;
+	if (!chan_waits()) {
+		sr = chan_send(c->w, e164, code, id, locale, &out);
+		if (record_send(c, id, ps, sr, &out) == -1 ||
+		    db_exec(db, STMT_COMMIT) == -1)
+			goto rollback;
+	} else {
+		if (db_exec(db, STMT_COMMIT) == -1)
+			goto rollback;
+		sr = chan_send(c->w, e164, code, id, locale, &out);
+		sodium_memzero(code, sizeof(code));
+		if ((db = c->w->db) == NULL) {
+			resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+			goto out;
+		}
+		/* Once more before giving up: the message may have gone. */
+		if (record_send_tx(c, id, ps, sr, &out) == -1 &&
+		    record_send_tx(c, id, ps, sr, &out) == -1) {
+			resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+			goto out;
+		}
 	}
-	if (sr != SEND_OK)
+	if (sr != SEND_OK) {
 		log_warn("%s to %s: %s (%lld)", id, masked,
 		    sr == SEND_UNDELIVERABLE ? "undeliverable" :
 		    sr == SEND_UNAVAILABLE ? "channel unavailable" :
 		    "channel refused", out.error_code);
-	/* Once more before giving up: the message may have gone out. */
-	if (record_send(c, id, ps, sr, &out) == -1 &&
-	    record_send(c, id, ps, sr, &out) == -1) {
-		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
-		goto out;
-	}
-	if (sr != SEND_OK) {
 		send_problem(c->resp, sr, &out);
 		goto out;
 	}

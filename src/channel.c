@@ -24,6 +24,16 @@ chan_name(void)
 }
 
 /*
+ * Whether a send waits on the network (WhatsApp), so that callers hold
+ * no lock through it, or answers at once (console).
+ */
+int
+chan_waits(void)
+{
+	return conf.channel != CHANNEL_CONSOLE;
+}
+
+/*
  * Append {"time","phone","code","otp_id"} as one line with a single
  * write, so that lines from several workers never interleave.
  */

@@ -430,6 +430,7 @@ int	 valid_body(struct resp *, struct json_object *, const struct field *,
 
 /* channel.c */
 const char *chan_name(void);
+int	 chan_waits(void);
 enum send_result chan_send(struct worker *, const char *e164, const char *code,
 	    const char *otp_id, enum locale, struct send_out *);
 

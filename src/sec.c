@@ -66,15 +66,28 @@ sec_random_id(char *out, size_t sz, const char *prefix)
 	snprintf(out, sz, "%s%s", prefix, hex);
 }
 
-/* A fresh code of code_length uniformly random digits into out. */
+/*
+ * A fresh code of code_length uniformly random digits into out, from
+ * one draw of random bytes: bytes under 250 (25 times 10) give a digit
+ * each, the rest are skipped.
+ */
 void
 sec_code(char *out, size_t sz)
 {
-	int	 i;
+	unsigned char	 r[32];
+	size_t		 i = 0, j = sizeof(r);
 
-	for (i = 0; i < conf.code_length && (size_t)i + 1 < sz; i++)
-		out[i] = (char)('0' + randombytes_uniform(10));
+	while (i < (size_t)conf.code_length && i + 1 < sz) {
+		if (j == sizeof(r)) {
+			randombytes_buf(r, sizeof(r));
+			j = 0;
+		}
+		if (r[j] < 250)
+			out[i++] = (char)('0' + r[j] % 10);
+		j++;
+	}
 	out[i] = '\0';
+	sodium_memzero(r, sizeof(r));
 }
 
 /* A fresh API key: "botp_" and 192 random bits in hex. */

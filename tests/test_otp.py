@@ -194,6 +194,37 @@ def test_new_otp_supersedes_the_pending_one():
     expect(r.json()["verified"] is True and r.json()["id"] == second["id"])
 
 
+def test_console_failure_is_502_and_leaves_the_pending_otp():
+    """The console channel answers at once, so its send and its outcome
+    are one transaction with the new row: a failed write must still
+    leave a failed OTP, and the phone's pending one untouched."""
+    phone = new_phone()
+    first = svc.post("/v1/otp", {"phone": phone}, key=KEY).json()["id"]
+    aside = svc.console + ".aside"
+    os.rename(svc.console, aside)
+    os.mkdir(svc.console)       # open(2) for writing fails: EISDIR
+    try:
+        r = svc.post("/v1/otp", {"phone": phone}, key=KEY)
+    finally:
+        os.rmdir(svc.console)
+        os.rename(aside, svc.console)
+    expect_problem(r, 502, "delivery_failed")
+    expect(svc.get("/v1/otp/" + first, key=KEY).json()["status"] ==
+           "pending")
+    db = sqlite3.connect(os.path.join(svc.dir, "otp.db"))
+    rows = db.execute(
+        "SELECT o.status, o.delivery_status, o.code_hash IS NULL, "
+        "e.status FROM otp o JOIN delivery_event e ON e.otp_id = o.id "
+        "WHERE o.phone_ps = (SELECT phone_ps FROM otp "
+        "WHERE id = ?) AND o.id != ? ORDER BY o.rowid", (first, first)
+    ).fetchall()
+    db.close()
+    expect(rows == [("failed", "failed", 1, "failed")], "%r", rows)
+    r = svc.post("/v1/otp/verify", {"id": first,
+                                    "code": code_for(svc, first)}, key=KEY)
+    expect(r.json()["status"] == "approved", "%r", r)
+
+
 def test_other_applications_see_404():
     d = create(new_phone()).json()
     code = code_for(svc, d["id"])
