@@ -92,13 +92,15 @@ chan_send(struct worker *w, const char *e164, const char *code,
     const char *otp_id, enum locale locale, struct send_out *out)
 {
 	enum send_result	 r;
+	int			 writer;
 
 	memset(out, 0, sizeof(*out));
 	if (conf.channel == CHANNEL_CONSOLE)
 		return console_send(e164, code, otp_id, out);
 	/* A send takes long: the connection serves others meanwhile. */
+	writer = w->db->writer;
 	db_pool_put(w->pool, w->db);
 	r = wa_send(w, e164, code, locale, out);
-	w->db = db_pool_get(w->pool);
+	w->db = db_pool_get(w->pool, writer);
 	return r;
 }

@@ -538,7 +538,8 @@ db_pool_init(struct dbpool *p, size_t n, int server)
 	p->n = n;
 	p->server = server;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
+	pthread_cond_init(&p->freed[0], NULL);
+	pthread_cond_init(&p->freed[1], NULL);
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_cond_init(&p->wal_full, NULL);
 	if (server && (db_open(&p->ckpt, conf.database) == -1 ||
@@ -549,23 +550,25 @@ db_pool_init(struct dbpool *p, size_t n, int server)
 }
 
 /*
- * Take a connection, waiting for one to be given back if all are taken,
- * and open it if it is not open yet.  NULL if it cannot be opened (it is
- * tried again next time).
+ * Take the writer (write set) or a reader, waiting for one to be given
+ * back if all are taken, and open it if it is not open yet.  NULL if it
+ * cannot be opened (it is tried again next time).
  */
 struct db *
-db_pool_get(struct dbpool *p)
+db_pool_get(struct dbpool *p, int write)
 {
 	struct db	*db;
-	size_t		 i;
+	size_t		 i, end;
 
+	write = write || p->n == 1;
+	end = write ? 1 : p->n;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		for (i = 0; i < p->n && p->taken[i]; i++)
+		for (i = write ? 0 : 1; i < end && p->taken[i]; i++)
 			continue;
-		if (i < p->n)
+		if (i < end)
 			break;
-		pthread_cond_wait(&p->freed, &p->lock);
+		pthread_cond_wait(&p->freed[write], &p->lock);
 	}
 	p->taken[i] = 1;
 	pthread_mutex_unlock(&p->lock);
@@ -575,6 +578,7 @@ db_pool_get(struct dbpool *p)
 			db_pool_put(p, db);
 			return NULL;
 		}
+		db->writer = i == 0;
 		if (p->server) {
 			db->wlock = &p->wlock;
 			sqlite3_wal_hook(db->h, wal_hook, p);
@@ -587,9 +591,11 @@ db_pool_get(struct dbpool *p)
 void
 db_pool_put(struct dbpool *p, struct db *db)
 {
+	size_t	 i = (size_t)(db - p->dbs);
+
 	pthread_mutex_lock(&p->lock);
-	p->taken[db - p->dbs] = 0;
-	pthread_cond_signal(&p->freed);
+	p->taken[i] = 0;
+	pthread_cond_signal(&p->freed[i == 0]);
 	pthread_mutex_unlock(&p->lock);
 }
 

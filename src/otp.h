@@ -240,6 +240,7 @@ enum stmt {
 
 struct db {
 	struct sqlite3		*h;
+	int			 writer;	/* the pool's writer */
 	struct sqlite3_stmt	*st[STMT__MAX];
 	pthread_mutex_t		*wlock;	/* the process's writers queue here */
 	int			 writing;	/* holds wlock */
@@ -248,13 +249,16 @@ struct db {
 /*
  * The database connections of a process, fewer than its worker threads:
  * a request takes one for its database work and gives it back while it
- * waits on a delivery channel.  In a server, wlock is the writers' turn
- * (db_exec()) and a thread of its own checkpoints the WAL, so that no
- * request waits for a checkpoint.
+ * waits on a delivery channel.  Connection 0 is the writer, taken by
+ * requests that may write (POST, DELETE) one at a time, so that its
+ * cache always holds the pages it wrote last; the others are readers.
+ * With a single connection, it serves both.  In a server, wlock is the
+ * writers' turn (db_exec()) and a thread of its own checkpoints the
+ * WAL, so that no request waits for a checkpoint.
  */
 struct dbpool {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 freed;
+	pthread_cond_t	 freed[2];	/* a reader, the writer */
 	pthread_mutex_t	 wlock;
 	pthread_cond_t	 wal_full;	/* under lock: checkpoint now */
 	int		 wal_pages;	/* under lock: WAL size last seen */
@@ -392,7 +396,7 @@ int	 db_audit(struct db *, const char *actor, const char *action,
 	    const char *subject, const char *detail);
 const char *db_errmsg(struct db *);
 int	 db_pool_init(struct dbpool *, size_t, int server);
-struct db *db_pool_get(struct dbpool *);
+struct db *db_pool_get(struct dbpool *, int write);
 void	 db_pool_put(struct dbpool *, struct db *);
 void	 db_pool_close(struct dbpool *);
 

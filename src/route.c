@@ -252,7 +252,8 @@ route_request(struct worker *w, char *const *env, int bodyerr)
 	if (req_parse(&req, env, w->body.p ? w->body.p : "", w->body.len)) {
 		resp_problem(&resp, ERR_INVALID_REQUEST,
 		    "Not a CGI request.");
-	} else if ((w->db = db_pool_get(w->pool)) == NULL) {
+	} else if ((w->db = db_pool_get(w->pool, req.method == METHOD_POST ||
+	    req.method == METHOD_DELETE)) == NULL) {
 		resp_problem(&resp, ERR_UNAVAILABLE,
 		    "The database cannot be opened.");
 	} else
@@ -286,7 +287,7 @@ route_after(struct worker *w)
 
 	if (!w->later.pending)
 		return;
-	if ((w->db = db_pool_get(w->pool)) == NULL)
+	if ((w->db = db_pool_get(w->pool, 0)) == NULL)
 		log_err("%s: not sent: no database", w->later.id);
 	else if (chan_send(w, w->later.e164, w->later.code, w->later.id,
 	    w->later.locale, &out) != SEND_OK) {
