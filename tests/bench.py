@@ -514,14 +514,16 @@ def otp_conf(d, conf_path, threads=None, sock="otp.sock"):
 
 
 def console_pairs(console):
-    """[(otp_id, code)] in the order the service wrote them."""
-    out = []
+    """[(otp_id, code)] in the order the service wrote them, leaving out
+    an OTP that a later one to the same random number superseded."""
+    lines = []
     with open(console) as f:
         for line in f:
             if line.strip():
-                o = json.loads(line)
-                out.append((o["otp_id"], o["code"]))
-    return out
+                lines.append(json.loads(line))
+    last = {o["phone"]: o["otp_id"] for o in lines}
+    return [(o["otp_id"], o["code"]) for o in lines
+            if last[o["phone"]] == o["otp_id"]]
 
 
 def write_ids(d, name, pairs):
