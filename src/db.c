@@ -579,6 +579,14 @@ db_pool_get(struct dbpool *p, int write)
 			return NULL;
 		}
 		db->writer = i == 0;
+		/*
+		 * The writer's commits make a reader's cache stale at its
+		 * next read: 256 KiB is plenty for a reader, where the
+		 * writer keeps SQLite's 2 MiB.
+		 */
+		if (!db->writer)
+			sqlite3_exec(db->h, "PRAGMA cache_size = -256", NULL,
+			    NULL, NULL);
 		if (p->server) {
 			db->wlock = &p->wlock;
 			sqlite3_wal_hook(db->h, wal_hook, p);

@@ -122,8 +122,11 @@ handle(struct worker *w)
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Answers are small; many threads each keep a handle. */
-	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 4096L);
+	/*
+	 * Graph answers in a few hundred bytes, and many threads each keep
+	 * a handle: curl's smallest buffer.
+	 */
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &w->upstream);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "baghdad-otp");
