@@ -473,6 +473,7 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 	if (!chan_waits()) {
 		sr = chan_send(c->w, e164, code, id, locale, &out);
 		if (record_send(c, id, ps, sr, &out) == -1 ||
+		    (sr == SEND_OK && otp_load(db, id, c->app, &o) != 1) ||
 		    db_exec(db, STMT_COMMIT) == -1)
 			goto rollback;
 	} else {
@@ -490,6 +491,8 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 			resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
 			goto out;
 		}
+		if (sr == SEND_OK && otp_load(db, id, c->app, &o) != 1)
+			goto unavailable;
 	}
 	if (sr != SEND_OK) {
 		log_warn("%s to %s: %s (%lld)", id, masked,
@@ -499,8 +502,6 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 		send_problem(c->resp, sr, &out);
 		goto out;
 	}
-	if (otp_load(db, id, c->app, &o) != 1)
-		goto unavailable;
 	resp_header(c->resp, "Location", "/v1/otp/%s", id);
 	resp_json(c->resp, 201, otp_json(&o, c->now));
 	goto out;
