@@ -351,7 +351,9 @@ record_send(struct ctx *c, const char *id, const unsigned char ps[HASH_LEN],
 		if ((st = db_stmt(db, STMT_OTP_SENT)) == NULL)
 			return -1;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, out->message_id, -1, SQLITE_STATIC);
+		if (out->message_id[0] != '\0')
+			sqlite3_bind_text(st, 2, out->message_id, -1,
+			    SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)c->now);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);

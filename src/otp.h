@@ -317,7 +317,7 @@ enum send_result {
 };
 
 struct send_out {
-	char		 message_id[128];	/* the channel's id (wamid) */
+	char		 message_id[128];	/* WhatsApp's (wamid), or "" */
 	long long	 error_code;
 	char		 error_title[128];
 	int		 retry_after;		/* seconds, for SEND_UNAVAILABLE */
