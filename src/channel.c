@@ -82,8 +82,8 @@ console_send(const char *e164, const char *code, const char *otp_id,
 /*
  * Deliver code to e164 on the configured channel.  The code is the
  * caller's to wipe.  out says what the channel answered.  The worker's
- * database connection may be another one afterwards, or NULL if none
- * could be opened: callers take w->db again.
+ * database connection, if it holds one, may be another one afterwards,
+ * or NULL if none could be opened: callers take w->db again.
  */
 enum send_result
 chan_send(struct worker *w, const char *e164, const char *code,
@@ -95,6 +95,8 @@ chan_send(struct worker *w, const char *e164, const char *code,
 	memset(out, 0, sizeof(*out));
 	if (conf.channel == CHANNEL_CONSOLE)
 		return console_send(e164, code, otp_id, out);
+	if (w->db == NULL)
+		return wa_send(w, e164, code, locale, out);
 	/* A send takes long: the connection serves others meanwhile. */
 	writer = w->db->writer;
 	db_pool_put(w->pool, w->db);

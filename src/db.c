@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -504,17 +505,24 @@ checkpointer(void *arg)
 			pthread_cond_wait(&p->wal_full, &p->lock);
 		p->wal_pages = 0;
 		pthread_mutex_unlock(&p->lock);
-		for (pass = 0; pass < 2; pass++) {
+		rc = SQLITE_OK;
+		for (pass = 0; pass < 2 && rc == SQLITE_OK; pass++) {
 			if (pass == 1)
 				pthread_mutex_lock(&p->wlock);
 			rc = sqlite3_wal_checkpoint_v2(p->ckpt.h, NULL,
 			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 			if (pass == 1)
 				pthread_mutex_unlock(&p->wlock);
-			/* Busy: otp-purge is checkpointing. */
-			if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		}
+		/*
+		 * Busy: otp-purge is checkpointing.  Either way, not again
+		 * before a second: every commit would wake us meanwhile.
+		 */
+		if (rc != SQLITE_OK) {
+			if (rc != SQLITE_BUSY)
 				log_warn("checkpoint: %s",
 				    db_errmsg(&p->ckpt));
+			sleep(1);
 		}
 	}
 	return NULL;

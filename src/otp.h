@@ -250,11 +250,12 @@ struct db {
  * The database connections of a process, fewer than its worker threads:
  * a request takes one for its database work and gives it back while it
  * waits on a delivery channel.  Connection 0 is the writer, taken by
- * requests that may write (POST, DELETE) one at a time, so that its
- * cache always holds the pages it wrote last; the others are readers.
- * With a single connection, it serves both.  In a server, wlock is the
- * writers' turn (db_exec()) and a thread of its own checkpoints the
- * WAL, so that no request waits for a checkpoint.
+ * requests that may write (POST, DELETE) one at a time once they have
+ * passed their checks (route_writer()), so that its cache always holds
+ * the pages it wrote last; the others are readers.  With a single
+ * connection, it serves both.  In a server, wlock is the writers' turn
+ * (db_exec()) and a thread of its own checkpoints the WAL, so that
+ * writers wait only for the last few pages of each checkpoint.
  */
 struct dbpool {
 	pthread_mutex_t	 lock;
@@ -427,6 +428,7 @@ void	 route_worker_open(struct worker *, struct dbpool *);
 void	 route_worker_close(struct worker *);
 void	 route_request(struct worker *, char *const *env, int bodyerr);
 void	 route_after(struct worker *);
+int	 route_writer(struct ctx *);
 
 /* valid.c */
 int	 valid_body(struct resp *, struct json_object *, const struct field *,

@@ -30,7 +30,8 @@
 #define BUSY_MS		5000	/* SQLite busy timeout, as the service's */
 #define LOCK_TRIES	100	/* flock attempts, LOCK_PAUSE_MS apart: 10 s */
 #define LOCK_PAUSE_MS	100
-#define CKPT_TRIES	3	/* checkpoints, each with the busy timeout */
+#define CKPT_TRIES	10	/* checkpoints, CKPT_PAUSE_MS apart */
+#define CKPT_PAUSE_MS	200
 #define DAY		86400
 #define HOUR		3600
 
@@ -408,7 +409,9 @@ out:
 /*
  * Write what went back into the database file and truncate the
  * write-ahead log to nothing, so that no copy of deleted content stays
- * in it.  It waits for readers with the busy timeout, CKPT_TRIES times.
+ * in it.  Each try waits for readers with the busy timeout, but not for
+ * another checkpoint (otp.fcgi's own, a few milliseconds): for that, it
+ * tries again CKPT_PAUSE_MS later, CKPT_TRIES times in all.
  * Returns 0 or -1 (reported).
  */
 static int
@@ -427,6 +430,7 @@ checkpoint(struct db *db)
 		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 			break;
 		say("checkpoint: busy, trying again");
+		pause_ms(CKPT_PAUSE_MS);
 	}
 	warnx("checkpoint: %s: the write-ahead log may still hold deleted "
 	    "content until the next run", sqlite3_errmsg(db->h));

@@ -204,7 +204,30 @@ dispatch(struct ctx *c, int bodyerr)
 			return;
 		}
 	}
+	/*
+	 * A request that may write does its work on the writer, once it has
+	 * passed every check; the webhook takes it after its signature.
+	 */
+	if (c->req->method != METHOD_GET && !(rt->flags & R_HOOK) &&
+	    route_writer(c) == -1)
+		return;
 	rt->h[c->req->method](c);
+}
+
+/*
+ * Trade the request's reader for the pool's writer: 0, or -1 with a
+ * 503 in the response.
+ */
+int
+route_writer(struct ctx *c)
+{
+	db_pool_put(c->w->pool, c->w->db);
+	if ((c->w->db = db_pool_get(c->w->pool, 1)) == NULL) {
+		resp_problem(c->resp, ERR_UNAVAILABLE,
+		    "The database cannot be opened.");
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -252,8 +275,7 @@ route_request(struct worker *w, char *const *env, int bodyerr)
 	if (req_parse(&req, env, w->body.p ? w->body.p : "", w->body.len)) {
 		resp_problem(&resp, ERR_INVALID_REQUEST,
 		    "Not a CGI request.");
-	} else if ((w->db = db_pool_get(w->pool, req.method == METHOD_POST ||
-	    req.method == METHOD_DELETE)) == NULL) {
+	} else if ((w->db = db_pool_get(w->pool, 0)) == NULL) {
 		resp_problem(&resp, ERR_UNAVAILABLE,
 		    "The database cannot be opened.");
 	} else
@@ -287,17 +309,11 @@ route_after(struct worker *w)
 
 	if (!w->later.pending)
 		return;
-	if ((w->db = db_pool_get(w->pool, 0)) == NULL)
-		log_err("%s: not sent: no database", w->later.id);
-	else if (chan_send(w, w->later.e164, w->later.code, w->later.id,
+	if (chan_send(w, w->later.e164, w->later.code, w->later.id,
 	    w->later.locale, &out) != SEND_OK) {
 		phone_mask(masked, w->later.e164);
 		log_warn("%s to %s: not sent: %s", w->later.id, masked,
 		    out.error_title);
-	}
-	if (w->db != NULL) {
-		db_pool_put(w->pool, w->db);
-		w->db = NULL;
 	}
 	sodium_memzero(&w->later, sizeof(w->later));
 }

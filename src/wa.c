@@ -485,7 +485,7 @@ void
 wa_webhook_post(struct ctx *c)
 {
 	struct json_object	*root, *entries, *changes, *statuses, *o;
-	struct db		*db = c->w->db;
+	struct db		*db;
 	char			 err[256];
 	size_t			 i, j, k, seen = 0;
 
@@ -499,6 +499,11 @@ wa_webhook_post(struct ctx *c)
 		resp_problem(c->resp, ERR_INVALID_REQUEST, "%s.", err);
 		return;
 	}
+	if (route_writer(c) == -1) {
+		json_object_put(root);
+		return;
+	}
+	db = c->w->db;
 	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
 		goto fail;
 	entries = member(root, "entry", json_type_array);

@@ -93,7 +93,7 @@ class Response:
 class Service:
     """One otp.fcgi behind one lighttpd, with its own folder."""
 
-    def __init__(self, name, conf=None, secrets=None):
+    def __init__(self, name, conf=None, secrets=None, args=""):
         self.dir = os.path.join(OUT, name)
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
@@ -112,6 +112,7 @@ class Service:
         self.otpctl("init")
         if secrets:
             self.set_secrets(secrets)
+        self.args = args        # otp.fcgi's options, on bin-path
         self.proc = None
         self.start()
 
@@ -149,7 +150,7 @@ class Service:
             f.write('server.bind = "127.0.0.1"\n')
             f.write("server.port = %d\n" % self.port)
             f.write('server.errorlog = "%s"\n' % self.errorlog)
-            f.write('var.otp_fcgi = "%s"\n' % FCGI)
+            f.write('var.otp_fcgi = "%s%s"\n' % (FCGI, self.args))
             f.write('var.otp_config = "%s"\n' % self.conf_path)
             f.write('var.otp_socket = "%s/otp.sock"\n' % self.dir)
             f.write('include "%s/conf/lighttpd-otp.conf"\n' % TOP)
