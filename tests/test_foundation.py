@@ -1,18 +1,20 @@
 """The foundation: routing, problem documents, headers, the front's modes
-(FastCGI spawned by lighttpd, --listen, plain CGI), -n, and otpctl."""
+(FastCGI spawned by lighttpd, --listen, --threads 1, plain CGI), -n,
+otpctl, and the WAL checkpoints of a server."""
 
 import os
+import random
 import re
 import shutil
 import sqlite3
 import stat
 import subprocess
+import threading
 import time
 
 from otptest import (FCGI, OTPCTL, Service, code_for, expect, expect_problem,
-                     free_port,
-                     run_cgi, sanitizer_env, write_conf, merge, BASE_CONF,
-                     OUT, TOP, assert_no_sanitizer_reports)
+                     free_port, run_cgi, sanitizer_env, write_conf, merge,
+                     BASE_CONF, OUT, TOP, assert_no_sanitizer_reports)
 
 svc = None
 
@@ -257,8 +259,6 @@ def test_wal_is_checkpointed_while_writers_go_on():
     """Requests do not checkpoint: a thread of the server does, and it
     must keep the WAL from growing while writers never stop (a PASSIVE
     checkpoint alone never catches up with them)."""
-    import random
-    import threading
     s = Service("checkpoint", conf={"limits": {
         "sends_per_phone_hour": 0, "sends_per_phone_day": 0,
         "sends_per_app_minute": 0, "sends_per_ip_minute": 0},
@@ -315,7 +315,6 @@ def test_wal_is_checkpointed_while_writers_go_on():
 def test_one_thread_reads_and_writes_on_one_connection():
     """--threads 1: a pool of one connection, writer and reader at once,
     beside the checkpointer's."""
-    import threading
     s = Service("one-thread", args=" --threads 1",
                 conf={"otp": {"resend_cooldown": 0}})
     try:
