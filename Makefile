@@ -16,7 +16,7 @@ SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	   -fno-omit-frame-pointer
 
 LIB	 = api auth buf channel conf db erase idem jparse limit log phone req \
-	   page resp route sec valid wa www
+	   page resp route sec sender valid wa www
 LIBOBJ	 = $(LIB:%=build/%.o)
 TLIBOBJ	 = $(LIB:%=tests/build/%.o)
 UNITS	 = $(patsubst tests/%.c,%,$(wildcard tests/t_*.c))

@@ -97,6 +97,7 @@ static const struct key keys[] = {
 	{ "whatsapp", "console_file", K_TEXT0, S(console_file), 0, 0, "" },
 	{ "whatsapp", "api_base", K_APIURL, S(api_base), 0, 0,
 	    "https://graph.facebook.com" },
+	{ "whatsapp", "ca_file", K_TEXT0, S(ca_file), 0, 0, "" },
 	{ "whatsapp", "api_version", K_VERSION, S(api_version), 0, 0,
 	    "v21.0" },
 	{ "whatsapp", "phone_number_id", K_DIGITS, S(phone_number_id), 0, 0,
@@ -621,6 +622,9 @@ conf_load(const char *path, char *err, size_t errsz)
 	if (conf.channel == CHANNEL_WHATSAPP && conf.phone_number_id[0] == '\0')
 		return fail(err, errsz, "%s: phone_number_id: needed by "
 		    "channel = whatsapp", path);
+	if (conf.ca_file[0] != '\0' && access(conf.ca_file, R_OK) == -1)
+		return fail(err, errsz, "%s: ca_file: %s: %s", path,
+		    conf.ca_file, strerror(errno));
 	return 0;
 }
 

@@ -222,6 +222,9 @@ main(int argc, char *argv[])
 	if (db_pool_init(&s.pool, threads < DB_CONNS ? threads : DB_CONNS,
 	    1) == -1)
 		errx(1, "%s: cannot start the database pool", conf.database);
+	if (conf.channel == CHANNEL_WHATSAPP &&
+	    sender_start(strncmp(conf.api_base, "https://", 8) == 0) == -1)
+		errx(1, "cannot start the WhatsApp sender");
 	log_info("serving FastCGI with %lld threads", threads);
 	for (i = 0; i < threads; i++)
 		if (pthread_create(&th[i], NULL, serve_fcgi, &s) != 0)

@@ -106,6 +106,7 @@ struct conf {
 	enum channel	 channel;
 	char		 console_file[1024];
 	char		 api_base[256];
+	char		 ca_file[1024];	/* "": the system's CAs */
 	char		 api_version[16];
 	char		 phone_number_id[32];
 	char		 template[128];
@@ -446,6 +447,10 @@ enum send_result wa_send(struct worker *, const char *e164, const char *code,
 void	 wa_close(struct worker *);
 void	 wa_webhook_get(struct ctx *);
 void	 wa_webhook_post(struct ctx *);
+
+/* sender.c */
+int	 sender_start(int https);
+int	 sender_perform(void *curl);
 
 /* limit.c */
 enum limit_result {

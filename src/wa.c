@@ -1,7 +1,8 @@
 /*
  * WhatsApp (API.md §4): the Cloud API client that delivers codes with an
  * authentication template, and the webhook that tells us what became
- * of them.  Each worker keeps one curl handle so connections stay open.
+ * of them.  Each worker keeps one curl handle with its options set; the
+ * sender (sender.c) performs it on connections the workers share.
  */
 #include <stdio.h>
 #include <string.h>
@@ -120,8 +121,12 @@ handle(struct worker *w)
 	    strncmp(conf.api_base, "https://", 8) == 0 ? "https" : "http");
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (conf.ca_file[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, conf.ca_file);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Wait for a connection that can take one more stream. */
+	curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
 	/*
 	 * Graph answers in a few hundred bytes, and many threads each keep
 	 * a handle: curl's smallest buffer.
@@ -288,7 +293,7 @@ wa_send(struct worker *w, const char *e164, const char *code,
 		buf_reset(&w->upstream);
 		memset(out, 0, sizeof(*out));
 		http = 0;
-		cc = curl_easy_perform(c);
+		cc = (CURLcode)sender_perform(c);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
 		if (cc == CURLE_OK)
 			cls = classify(http, &w->upstream, out);

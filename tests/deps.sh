@@ -8,9 +8,9 @@ pkgs="gcc make pkg-config libfcgi-dev libcurl4-openssl-dev libsqlite3-dev
 case $stage in
 run)	pkgs="$pkgs lighttpd curl" ;;
 check)	pkgs="$pkgs lighttpd curl python3 faketime sqlite3 chromium
-	      fonts-dejavu-core nginx-light apache2"
+	      fonts-dejavu-core nginx-light apache2 nghttp2-proxy openssl"
 	command -v npm >/dev/null || pkgs="$pkgs nodejs npm" ;;
-bench)	pkgs="$pkgs lighttpd curl python3 wrk" ;;
+bench)	pkgs="$pkgs lighttpd curl python3 wrk nghttp2-proxy openssl" ;;
 esac
 missing=
 for p in $pkgs; do
@@ -24,7 +24,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq >/dev/null
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 	# Debian may start the web servers it installs: tests bring their own.
-	for s in lighttpd nginx apache2; do
+	for s in lighttpd nginx apache2 nghttpx; do
 		[ -x /etc/init.d/$s ] && /etc/init.d/$s stop >/dev/null 2>&1 || :
 	done
 else

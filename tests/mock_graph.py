@@ -1,9 +1,13 @@
 """A mock of the WhatsApp Cloud API (Graph API) on loopback that tests
 drive: it records every request and answers from a script of responses
-(status, body, delay, headers), or with success by default."""
+(status, body, delay, headers), or with success by default.  H2Front
+puts it behind HTTPS and HTTP/2, as Graph is, with nghttpx."""
 
 import http.server
 import json
+import os
+import socket
+import subprocess
 import threading
 import time
 
@@ -110,3 +114,80 @@ class MockGraph:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class H2Front:
+    """nghttpx on a free loopback port: HTTPS with HTTP/2 (ALPN h2) in
+    front of an HTTP/1.1 server on backend_port, with a self-signed
+    certificate for 127.0.0.1 made in folder d (the CA file to trust)."""
+
+    def __init__(self, d, backend_port, port):
+        os.makedirs(d, exist_ok=True)
+        self.key = os.path.join(d, "h2-key.pem")
+        self.ca_file = os.path.join(d, "h2-cert.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext",
+             "subjectAltName=IP:127.0.0.1", "-keyout", self.key,
+             "-out", self.ca_file],
+            check=True, capture_output=True, timeout=30)
+        self.port = port
+        self.log = open(os.path.join(d, "nghttpx.log"), "w")
+        # The mock answers each request on a connection of its own:
+        # nghttpx's default of 8 to a backend would queue the rest.
+        self.proc = subprocess.Popen(
+            ["nghttpx", "--conf=/dev/null", "--workers=1",
+             "--frontend=127.0.0.1,%d" % port,
+             "--backend=127.0.0.1,%d" % backend_port,
+             "--backend-connections-per-host=1024",
+             "--frontend-http2-max-concurrent-streams=100",
+             "--errorlog-file=" + os.path.join(d, "nghttpx-error.log"),
+             self.key, self.ca_file],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nghttpx did not start on port %d" % port)
+
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def tcp_connections(pid, port):
+    """How many established TCP connections process pid has to
+    127.0.0.1:port (from /proc: its socket inodes, the kernel's table)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    with open("/proc/%d/net/tcp" % pid) as f:
+        next(f)
+        for line in f:
+            col = line.split()
+            if col[3] == "01" and col[2] == "0100007F:%04X" % port \
+                    and col[9] in inodes:
+                n += 1
+    return n

@@ -760,6 +760,15 @@ test_joins(void)
 	T_OK(load_raw("[service]\nrequire_https = no\n[whatsapp]\n"
 	    "phone_number_id = 5\n") == 0 && conf.require_https == 0,
 	    "whatsapp with require_https = no: %s", err);
+	T_OK(load_raw("[whatsapp]\nphone_number_id = 5\n"
+	    "ca_file = /nonexistent/ca.pem\n") == -1 && has("ca_file") &&
+	    has("/nonexistent/ca.pem"), "unreadable ca_file: %s", err);
+	T_OK(load_raw("[whatsapp]\nphone_number_id = 5\n"
+	    "ca_file = /dev/null\n") == 0 &&
+	    strcmp(conf.ca_file, "/dev/null") == 0, "readable ca_file: %s",
+	    err);
+	T_OK(load_raw("[whatsapp]\nphone_number_id = 5\n") == 0 &&
+	    conf.ca_file[0] == '\0', "no ca_file: %s", err);
 }
 
 static void

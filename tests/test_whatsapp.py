@@ -1,15 +1,18 @@
 """WhatsApp delivery (API.md section 4) against a mock Graph API on
 loopback: what reaches it, each error class, retries, timeouts, garbage,
-redirects, and the status webhook with its signature."""
+redirects, and the status webhook with its signature; then sends over
+HTTPS and HTTP/2 (nghttpx in front of the mock), as Graph is."""
 
 import hashlib
 import hmac
 import json
+import os
 import re
+import threading
 import time
 
-from mock_graph import MockGraph, error, success
-from otptest import Service, expect, expect_problem
+from mock_graph import H2Front, MockGraph, error, success, tcp_connections
+from otptest import OUT, Service, expect, expect_problem, free_port
 
 svc = mock = None
 KEY = None
@@ -334,3 +337,92 @@ def test_a_repeated_message_id_still_records_the_send():
     b = send(new_phone())
     expect(a.status == 201 and b.status == 201, "%r %r", a, b)
     expect(len(mock.requests) == 2, "%d sends", len(mock.requests))
+
+
+def fcgi_pid(svc):
+    """The pid of the otp.fcgi that svc's lighttpd started."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        if ppid == svc.proc.pid and "otp.fcgi" in stat[:stat.rfind(")")]:
+            return int(d)
+    raise AssertionError("no otp.fcgi under lighttpd %d" % svc.proc.pid)
+
+
+def https_service(name, h2, ca_file):
+    wa = {"channel": "whatsapp", "api_base": h2.url(),
+          "phone_number_id": "1098765", "timeout_ms": "2000",
+          "retries": "0"}
+    if ca_file:
+        wa["ca_file"] = ca_file
+    s = Service(name, args=" --threads 16", conf={
+        "otp": {"resend_cooldown": "0"},
+        "limits": {"sends_per_phone_hour": "0", "sends_per_phone_day": "0",
+                   "sends_per_app_minute": "0"},
+        "whatsapp": wa}, secrets={"whatsapp_access_token": TOKEN})
+    return s, s.create_app("h2")[1]
+
+
+def test_https_sends_share_one_http2_connection():
+    """Twelve sends at once through HTTPS: each is delivered, over
+    HTTP/2, and all of them are streams of one TLS connection."""
+    h2 = H2Front(os.path.join(OUT, "whatsapp-h2-front"), mock.port,
+                 free_port())
+    s = None
+    try:
+        s, key = https_service("whatsapp-h2", h2, h2.ca_file)
+        mock.reset(default=dict(success("wamid.H2"), delay=0.6))
+        answers = []
+
+        def one(i):
+            answers.append(s.post("/v1/otp", key=key,
+                                  body={"phone": new_phone()}))
+        threads = [threading.Thread(target=one, args=(i,))
+                   for i in range(12)]
+        for t in threads:
+            t.start()
+        time.sleep(0.4)     # all of them in flight at the mock
+        in_flight = len(mock.requests)
+        conns = tcp_connections(fcgi_pid(s), h2.port)
+        for t in threads:
+            t.join()
+        expect(in_flight == 12, "%d of 12 sends in flight", in_flight)
+        expect(conns == 1, "%d connections to Graph for 12 sends", conns)
+        expect(len(answers) == 12 and all(
+            r.status == 201 and r.json()["delivery"]["status"] == "sent"
+            for r in answers), "%r", answers)
+        # nghttpx says which protocol the client spoke to it.
+        vias = set(r["headers"].get("Via") for r in mock.requests)
+        expect(vias == {"2 nghttpx"}, "%r", vias)
+        expect(all(r["headers"].get("Authorization") == "Bearer " + TOKEN
+                   for r in mock.requests))
+    finally:
+        if s is not None:
+            s.stop()
+        h2.stop()
+
+
+def test_https_certificate_is_verified():
+    """Without ca_file, the front's self-signed certificate is refused:
+    nothing is sent, and the client hears 503 delivery_unavailable."""
+    h2 = H2Front(os.path.join(OUT, "whatsapp-h2-front"),
+                 mock.port, free_port())
+    s = None
+    try:
+        s, key = https_service("whatsapp-h2-untrusted", h2, None)
+        mock.reset()
+        r = s.post("/v1/otp", key=key, body={"phone": new_phone()})
+        expect_problem(r, 503, "delivery_unavailable")
+        expect(len(mock.requests) == 0, "%d reached Graph",
+               len(mock.requests))
+        expect("certificate" in s.log().lower(), s.log()[-500:])
+    finally:
+        if s is not None:
+            s.stop()
+        h2.stop()
