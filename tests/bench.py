@@ -37,12 +37,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import otptest  # noqa: E402  (free_port, write_conf, merge, BASE_CONF)
-from mock_graph import MockGraph, success  # noqa: E402
+from mock_graph import H2Front, MockGraph, success, tcp_connections  # noqa: E402,E501
 
 TOP = otptest.TOP
 OTP_FCGI = os.path.join(TOP, "cgi-bin", "otp.fcgi")  # release build
@@ -65,6 +66,9 @@ WA_DELAY = 0.2              # s, the mock's answer time
 WA_FRONTS = (4, 64, 256)    # otp.fcgi threads: its default, 64 and 256
 WA_CONNS = (8, 32, 128, 256)  # wrk -c
 WA_TARGET = 1000.0          # sends/s: WhatsApp's top tier, per number
+# The same through HTTPS and HTTP/2, as Graph is: the production case.
+WA_TLS_THREADS = 256
+WA_TLS_CONNS = (256,)
 # otp.fcgi(8)'s advice for many threads.
 MANY_THREADS_TUNABLES = "glibc.malloc.tcache_count=0"
 # wrk counts an answer later than --timeout as an error and leaves it
@@ -439,6 +443,7 @@ def make_service(d, whatsapp=None, secrets=None):
     """A configuration, database and app in folder d: the console
     channel, or the given [whatsapp] section; secrets sets keys of the
     secrets file otpctl init writes (as otptest.Service.set_secrets)."""
+    os.makedirs(d, exist_ok=True)
     console = os.path.join(d, "console.jsonl")
     conf_path = os.path.join(d, "otp.conf")
     conf = otptest.merge(otptest.BASE_CONF, {
@@ -590,30 +595,41 @@ class SlowSuccess(dict):
 
 def whatsapp_bench(d):
     """POST /v1/otp through channel = whatsapp against a mock Graph API
-    that answers after WA_DELAY, for each front in WA_FRONTS and each
-    wrk -c in WA_CONNS.  Starts and stops everything it uses."""
+    that answers after WA_DELAY: for each front in WA_FRONTS and each
+    wrk -c in WA_CONNS over plain HTTP/1.1, then WA_TLS_THREADS threads
+    through HTTPS and HTTP/2 (nghttpx in front of the mock), as Graph
+    is.  Starts and stops everything it uses."""
     wd = os.path.join(d, "whatsapp")
     os.makedirs(wd)
     out = {"rows": [], "fronts": [], "notes": []}
     mock = MockGraph()
+    h2 = None
     servers = []
     try:
         mock.reset(default=SlowSuccess(WA_DELAY))
-        conf_path, _, key, env = make_service(
-            wd,
-            whatsapp={"channel": "whatsapp", "api_base": mock.url(),
-                      "phone_number_id": "1234", "timeout_ms": 5000,
-                      "retries": 0},
+        h2 = H2Front(os.path.join(wd, "h2"), mock.port, otptest.free_port())
+        wa = {"phone_number_id": "1234", "timeout_ms": 5000, "retries": 0}
+        plain = make_service(os.path.join(wd, "http"), whatsapp=dict(
+            wa, channel="whatsapp", api_base=mock.url()),
             secrets={"whatsapp_access_token": "x"})
-        lua = write_lua(wd, "send-whatsapp", LUA_SEND_WA, key)
+        tls = make_service(os.path.join(wd, "https"), whatsapp=dict(
+            wa, channel="whatsapp", api_base=h2.url(),
+            ca_file=h2.ca_file),
+            secrets={"whatsapp_access_token": "x"})
         seed = int(time.time()) + 1000
-        for threads in WA_FRONTS:
+        fronts = [(t, WA_CONNS, plain, None) for t in WA_FRONTS]
+        fronts.append((WA_TLS_THREADS, WA_TLS_CONNS, tls, h2.port))
+        for threads, conns_list, (conf_path, _, key, env), tls_port in \
+                fronts:
+            sd = os.path.dirname(conf_path)
+            lua = write_lua(sd, "send-whatsapp", LUA_SEND_WA, key)
+            name = "%d%s" % (threads, " https" if tls_port else "")
             # The default front is started as deployed, without
             # --threads; the thread count is checked either way.
             # Many threads run as otp.fcgi(8) says they should: without
             # glibc's per-thread cache of freed memory.
-            srv = Lighttpd("wa-%d" % threads, wd, otp_conf(
-                wd, conf_path, None if threads == FCGI_THREADS else threads,
+            srv = Lighttpd("wa-" + name.replace(" ", "-"), sd, otp_conf(
+                sd, conf_path, None if threads == FCGI_THREADS else threads,
                 sock="otp-%d.sock" % threads),
                 env=env if threads == FCGI_THREADS else
                 dict(env, GLIBC_TUNABLES=MANY_THREADS_TUNABLES))
@@ -621,17 +637,19 @@ def whatsapp_bench(d):
             srv.start()
             pid = fcgi_pid(srv)
             deadline = time.time() + 5
-            while (proc_status(pid, "Threads") or 0) < threads + 2 and \
+            while (proc_status(pid, "Threads") or 0) < threads + 3 and \
                     time.time() < deadline:
                 time.sleep(0.05)
             nthr = proc_status(pid, "Threads") or 0
-            if nthr != threads + 2:
+            if nthr != threads + 3:
                 raise BenchError("otp.fcgi (%s) runs %d threads, expected "
-                                 "%d workers, the checkpointer and main" %
+                                 "%d workers, the checkpointer, the "
+                                 "sender and main" %
                                  (cmdline(pid), nthr, threads))
-            log("whatsapp: otp.fcgi pid %d with %d threads on port %d, "
-                "mock Graph API on port %d" % (pid, threads, srv.port,
-                                               mock.port))
+            log("whatsapp: otp.fcgi pid %d with %s threads on port %d, "
+                "mock Graph API on port %d%s" % (
+                    pid, name, srv.port, mock.port,
+                    ", nghttpx on port %d" % tls_port if tls_port else ""))
 
             # The channel really is WhatsApp, and reaches the mock.
             n0 = mock.count
@@ -643,9 +661,16 @@ def whatsapp_bench(d):
                                  "(mock got %d)" %
                                  (st, body, mock.count - n0))
 
-            for conns in WA_CONNS:
+            for conns in conns_list:
                 n0 = wait_quiet(mock)
                 mock.reset(default=mock.default)  # drop what it kept
+                peers = [0]
+                if tls_port:
+                    # Connections to Graph, counted halfway through.
+                    timer = threading.Timer(SECONDS / 2.0, lambda: peers.
+                                            append(tcp_connections(
+                                                pid, tls_port)))
+                    timer.start()
                 t0 = time.monotonic()
                 r = wrk(srv.port, "/v1/otp", lua, args=[seed], conns=conns,
                         timeout=WA_WRK_TIMEOUT)
@@ -653,31 +678,33 @@ def whatsapp_bench(d):
                 n1 = mock.count
                 n2 = wait_quiet(mock)
                 seed += 1
-                row = {"threads": threads, "conns": conns, "r": r,
-                       "sends": (r["requests"] - r["non2xx"]) /
-                                (r["duration_us"] / 1e6),
+                row = {"threads": threads, "name": name, "conns": conns,
+                       "r": r, "sends": (r["requests"] - r["non2xx"]) /
+                       (r["duration_us"] / 1e6),
                        "mock_rate": (n1 - n0) / (t1 - t0),
                        "after": n2 - n1,
-                       "ceiling": threads / WA_DELAY}
+                       "ceiling": threads / WA_DELAY,
+                       "graph_conns": peers[-1] if tls_port else None}
                 out["rows"].append(row)
-                log("whatsapp: %2d threads -c%-3d %7.1f sends/s  p50 %s ms "
+                log("whatsapp: %s threads -c%-3d %7.1f sends/s  p50 %s ms "
                     "p99 %s ms  non-2xx %d  mock %.1f/s" % (
-                        threads, conns, row["sends"], fmt_ms(r["p50_us"]),
+                        name, conns, row["sends"], fmt_ms(r["p50_us"]),
                         fmt_ms(r["p99_us"]), r["non2xx"], row["mock_rate"]))
                 for b in r["bad"]:
-                    out["notes"].append("whatsapp %d threads -c%d: "
+                    out["notes"].append("whatsapp %s threads -c%d: "
                                         "unexpected answers: %s" %
-                                        (threads, conns, b[:600]))
+                                        (name, conns, b[:600]))
 
-            out["fronts"].append({"threads": threads, "pid": pid,
+            out["fronts"].append({"threads": threads, "name": name,
+                                  "pid": pid,
                                   "hwm": proc_status(pid, "VmHWM") or 0})
             errs = [line for line in srv.log().splitlines()
                     if re.search(r"\b(error|fatal|abort|warn)", line, re.I)]
             if errs:
                 out["notes"].append(
-                    "whatsapp %d threads: %d lighttpd/otp.fcgi log lines "
+                    "whatsapp %s threads: %d lighttpd/otp.fcgi log lines "
                     "with errors or warnings, e.g. %s" %
-                    (threads, len(errs), errs[0][:200]))
+                    (name, len(errs), errs[0][:200]))
             srv.stop()
             servers.remove(srv)
     finally:
@@ -688,6 +715,8 @@ def whatsapp_bench(d):
             except Exception as e:  # keep stopping the others
                 print("bench: stopping %s: %s" % (srv.name, e),
                       file=sys.stderr)
+        if h2 is not None:
+            h2.stop()
         mock.stop()
     return out
 
@@ -702,27 +731,31 @@ def whatsapp_report(wa):
     print("otp.fcgi behind its own lighttpd, 4 FastCGI threads (default), "
           "--threads 64 and 256 (these with GLIBC_TUNABLES=%s);" %
           MANY_THREADS_TUNABLES)
+    print("\"https\": %d threads sending through nghttpx (HTTPS, HTTP/2, "
+          "TLS verified against its certificate) to the same mock;" %
+          WA_TLS_THREADS)
     print("wrk -t%d -d%ds --timeout %ds --latency" %
           (WRK_THREADS, SECONDS, WA_WRK_TIMEOUT))
     print()
-    hdr = "%7s %5s %8s %8s %8s %7s %6s %8s %8s %6s" % (
+    hdr = "%-9s %5s %8s %8s %8s %7s %6s %8s %8s %6s %s" % (
         "threads", "conns", "sends/s", "p50 ms", "p99 ms", "non-2xx",
-        "errors", "mock/s", "ceiling", "after")
+        "errors", "mock/s", "ceiling", "after", "graph conns")
     print(hdr)
     print("-" * len(hdr))
     for row in wa["rows"]:
         r = row["r"]
-        print("%7d %5d %8.1f %8s %8s %7d %6d %8.1f %8.0f %6d" % (
-            row["threads"], row["conns"], row["sends"], fmt_ms(r["p50_us"]),
+        print("%-9s %5d %8.1f %8s %8s %7d %6d %8.1f %8.0f %6d %s" % (
+            row["name"], row["conns"], row["sends"], fmt_ms(r["p50_us"]),
             fmt_ms(r["p99_us"]), r["non2xx"], r["errors"], row["mock_rate"],
-            row["ceiling"], row["after"]))
+            row["ceiling"], row["after"],
+            "-" if row["graph_conns"] is None else row["graph_conns"]))
     print()
     best = max(wa["rows"], key=lambda x: x["sends"])
     ok = best["sends"] >= WA_TARGET
     print("target %.0f sends/s (WhatsApp's top tier, per number): %s; "
-          "best %.1f sends/s (%d threads, -c%d)" % (
+          "best %.1f sends/s (%s threads, -c%d)" % (
               WA_TARGET, "met" if ok else "MISSED", best["sends"],
-              best["threads"], best["conns"]))
+              best["name"], best["conns"]))
     print("limit: each FastCGI thread serves one request at a time and "
           "blocks for the whole send, so the ceiling is threads / %.1f s:" %
           WA_DELAY)
@@ -736,8 +769,8 @@ def whatsapp_report(wa):
     if peak >= RSS_TARGET_MB:
         missed.append("whatsapp RSS")
     print("peak RSS (VmHWM) otp.fcgi: %s; target < %.0f MB: %s" % (
-        ", ".join("%d threads %.1f MB (pid %d)" % (
-            f["threads"], f["hwm"] / 1024.0, f["pid"])
+        ", ".join("%s threads %.1f MB (pid %d)" % (
+            f["name"], f["hwm"] / 1024.0, f["pid"])
             for f in wa["fronts"]),
         RSS_TARGET_MB, "ok" if peak < RSS_TARGET_MB else "MISSED"))
     print("columns: sends/s = 2xx answers / wrk's run time; p50/p99 from "
@@ -748,7 +781,9 @@ def whatsapp_report(wa):
     print("  the sends still in flight when wrk stopped, whose answers "
           "wrk never saw; ceiling = threads / %.1f s;" % WA_DELAY)
     print("  after = messages the service sent once wrk had stopped: "
-          "requests wrk left queued are sent all the same.")
+          "requests wrk left queued are sent all the same;")
+    print("  graph conns = otp.fcgi's TCP connections to nghttpx halfway "
+          "through the run: the sends share them as HTTP/2 streams.")
     few = sorted(set(r["conns"] for r in wa["rows"]
                      if r["conns"] < r["threads"]))
     if few:
