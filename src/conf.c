@@ -584,6 +584,30 @@ conf_path(const char *opt)
 }
 
 /*
+ * How many PEM certificates the file at path begins a line with: -1
+ * with errno set if it cannot be read, 0 with errno 0 if it holds none,
+ * which libcurl would only find out at the first send.
+ */
+static int
+pem_certs(const char *path)
+{
+	FILE	*f;
+	char	 line[256];
+	int	 n = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "-----BEGIN CERTIFICATE-----", 27) == 0)
+			n++;
+	if (ferror(f))
+		n = -1;
+	fclose(f);
+	errno = n == -1 ? (errno ? errno : EIO) : 0;
+	return n;
+}
+
+/*
  * Load the configuration file at path over the defaults and check the
  * rules that join keys.  Returns 0 or -1 with a message in err.
  */
@@ -622,9 +646,10 @@ conf_load(const char *path, char *err, size_t errsz)
 	if (conf.channel == CHANNEL_WHATSAPP && conf.phone_number_id[0] == '\0')
 		return fail(err, errsz, "%s: phone_number_id: needed by "
 		    "channel = whatsapp", path);
-	if (conf.ca_file[0] != '\0' && access(conf.ca_file, R_OK) == -1)
+	if (conf.ca_file[0] != '\0' && pem_certs(conf.ca_file) < 1)
 		return fail(err, errsz, "%s: ca_file: %s: %s", path,
-		    conf.ca_file, strerror(errno));
+		    conf.ca_file, errno ? strerror(errno) :
+		    "no PEM certificate in it");
 	return 0;
 }
 

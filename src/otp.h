@@ -280,6 +280,7 @@ struct worker {
 	void		*curl;		/* WhatsApp: one kept-alive handle */
 	struct curl_slist *headers;	/* its request headers */
 	struct buf	 upstream;	/* its response body */
+	char		 upstream_err[256]; /* its error text (CURL_ERROR_SIZE) */
 	struct {
 		int		 pending;
 		char		 e164[PHONE_MAX];
@@ -450,7 +451,7 @@ void	 wa_webhook_post(struct ctx *);
 
 /* sender.c */
 int	 sender_start(int https);
-int	 sender_perform(void *curl);
+int	 sender_perform(void *curl, long timeout_ms);
 
 /* limit.c */
 enum limit_result {

@@ -30,6 +30,9 @@ enum wa_class {
 };
 
 /* Error codes retried with backoff (API.md §4). */
+_Static_assert(sizeof(((struct worker *)0)->upstream_err) >= CURL_ERROR_SIZE,
+    "upstream_err is libcurl's error buffer");
+
 static const long long retryable[] = {
 	130429, 131000, 131016, 133004, 131057, 1, 2, 4, 80007
 };
@@ -125,8 +128,9 @@ handle(struct worker *w)
 		curl_easy_setopt(c, CURLOPT_CAINFO, conf.ca_file);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Wait for a connection that can take one more stream. */
-	curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+	/* Over HTTPS, wait for a connection that can take one more stream. */
+	curl_easy_setopt(c, CURLOPT_PIPEWAIT,
+	    strncmp(conf.api_base, "https://", 8) == 0 ? 1L : 0L);
 	/*
 	 * Graph answers in a few hundred bytes, and many threads each keep
 	 * a handle: curl's smallest buffer.
@@ -134,6 +138,7 @@ handle(struct worker *w)
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &w->upstream);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, w->upstream_err);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "baghdad-otp");
 	w->curl = c;
 	return c;
@@ -292,8 +297,9 @@ wa_send(struct worker *w, const char *e164, const char *code,
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
 		buf_reset(&w->upstream);
 		memset(out, 0, sizeof(*out));
+		w->upstream_err[0] = '\0';
 		http = 0;
-		cc = (CURLcode)sender_perform(c);
+		cc = (CURLcode)sender_perform(c, (long)left);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
 		if (cc == CURLE_OK)
 			cls = classify(http, &w->upstream, out);
@@ -303,9 +309,14 @@ wa_send(struct worker *w, const char *e164, const char *code,
 			snprintf(out->error_title, sizeof(out->error_title),
 			    "oversized answer");
 		} else {
-			cls = WA_RETRY;
+			/* Our own CA file: no retry will read it better. */
+			cls = cc == CURLE_SSL_CACERT_BADFILE ? WA_OPERATOR :
+			    WA_RETRY;
 			snprintf(out->error_title, sizeof(out->error_title),
-			    "%s", curl_easy_strerror(cc));
+			    "%.*s", (int)sizeof(out->error_title) - 1,
+			    w->upstream_err[0] != '\0' ? w->upstream_err :
+			    curl_easy_strerror(cc));
+			clean_text(out->error_title);
 		}
 		if (cls != WA_RETRY)
 			break;

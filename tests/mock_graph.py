@@ -119,9 +119,10 @@ class MockGraph:
 class H2Front:
     """nghttpx on a free loopback port: HTTPS with HTTP/2 (ALPN h2) in
     front of an HTTP/1.1 server on backend_port, with a self-signed
-    certificate for 127.0.0.1 made in folder d (the CA file to trust)."""
+    certificate for 127.0.0.1 made in folder d (the CA file to trust).
+    With http1 set it offers HTTP/1.1 only, as some TLS proxies do."""
 
-    def __init__(self, d, backend_port, port):
+    def __init__(self, d, backend_port, port, http1=False):
         os.makedirs(d, exist_ok=True)
         self.key = os.path.join(d, "h2-key.pem")
         self.ca_file = os.path.join(d, "h2-cert.pem")
@@ -142,6 +143,7 @@ class H2Front:
              "--backend=127.0.0.1,%d" % backend_port,
              "--backend-connections-per-host=1024",
              "--frontend-http2-max-concurrent-streams=100",
+             "--npn-list=" + ("http/1.1" if http1 else "h2,http/1.1"),
              "--errorlog-file=" + os.path.join(d, "nghttpx-error.log"),
              self.key, self.ca_file],
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -149,7 +151,9 @@ class H2Front:
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), 0.2).close()
-                return
+                if self.proc.poll() is None:    # not another's port
+                    return
+                break
             except OSError:
                 if self.proc.poll() is not None:
                     break

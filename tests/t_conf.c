@@ -737,6 +737,8 @@ test_structure(void)
 static void
 test_joins(void)
 {
+	char	 ca[128], text[256];
+
 	T_OK(load("[whatsapp]\nchannel = console\n"
 	    "console_file = /tmp/c.jsonl\n") == -1 && has(path) &&
 	    has("channel") && has("require_https"),
@@ -764,9 +766,17 @@ test_joins(void)
 	    "ca_file = /nonexistent/ca.pem\n") == -1 && has("ca_file") &&
 	    has("/nonexistent/ca.pem"), "unreadable ca_file: %s", err);
 	T_OK(load_raw("[whatsapp]\nphone_number_id = 5\n"
-	    "ca_file = /dev/null\n") == 0 &&
-	    strcmp(conf.ca_file, "/dev/null") == 0, "readable ca_file: %s",
+	    "ca_file = /dev/null\n") == -1 && has("ca_file") &&
+	    has("no PEM certificate"), "ca_file without a certificate: %s",
 	    err);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	put(ca, "# a bundle\n-----BEGIN CERTIFICATE-----\nMIIB\n"
+	    "-----END CERTIFICATE-----\n", 0644);
+	snprintf(text, sizeof(text), "[whatsapp]\nphone_number_id = 5\n"
+	    "ca_file = %s\n", ca);
+	T_OK(load_raw(text) == 0 && strcmp(conf.ca_file, ca) == 0,
+	    "ca_file with a certificate: %s", err);
+	unlink(ca);
 	T_OK(load_raw("[whatsapp]\nphone_number_id = 5\n") == 0 &&
 	    conf.ca_file[0] == '\0', "no ca_file: %s", err);
 }

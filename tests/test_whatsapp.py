@@ -355,9 +355,10 @@ def fcgi_pid(svc):
     raise AssertionError("no otp.fcgi under lighttpd %d" % svc.proc.pid)
 
 
-def https_service(name, h2, ca_file):
-    wa = {"channel": "whatsapp", "api_base": h2.url(),
-          "phone_number_id": "1098765", "timeout_ms": "2000",
+def https_service(name, h2, ca_file, host="127.0.0.1"):
+    wa = {"channel": "whatsapp",
+          "api_base": "https://%s:%d" % (host, h2.port),
+          "phone_number_id": "1098765", "timeout_ms": "5000",
           "retries": "0"}
     if ca_file:
         wa["ca_file"] = ca_file
@@ -369,6 +370,32 @@ def https_service(name, h2, ca_file):
     return s, s.create_app("h2")[1]
 
 
+def burst(s, key, h2, n):
+    """n sends at once, each answered by the mock after 1.5 s; returns
+    how many reached the mock together, otp.fcgi's connections to the
+    front meanwhile, and the answers."""
+    mock.reset(default=dict(success("wamid.H2"), delay=1.5))
+    answers = []
+
+    def one():
+        answers.append(s.post("/v1/otp", key=key,
+                              body={"phone": new_phone()}))
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 1.2
+    while len(mock.requests) < n and time.time() < deadline:
+        time.sleep(0.02)
+    in_flight = len(mock.requests)
+    conns = tcp_connections(fcgi_pid(s), h2.port)
+    for t in threads:
+        t.join()
+    expect(len(answers) == n and all(
+        r.status == 201 and r.json()["delivery"]["status"] == "sent"
+        for r in answers), "%r", answers)
+    return in_flight, conns
+
+
 def test_https_sends_share_one_http2_connection():
     """Twelve sends at once through HTTPS: each is delivered, over
     HTTP/2, and all of them are streams of one TLS connection."""
@@ -377,26 +404,9 @@ def test_https_sends_share_one_http2_connection():
     s = None
     try:
         s, key = https_service("whatsapp-h2", h2, h2.ca_file)
-        mock.reset(default=dict(success("wamid.H2"), delay=0.6))
-        answers = []
-
-        def one(i):
-            answers.append(s.post("/v1/otp", key=key,
-                                  body={"phone": new_phone()}))
-        threads = [threading.Thread(target=one, args=(i,))
-                   for i in range(12)]
-        for t in threads:
-            t.start()
-        time.sleep(0.4)     # all of them in flight at the mock
-        in_flight = len(mock.requests)
-        conns = tcp_connections(fcgi_pid(s), h2.port)
-        for t in threads:
-            t.join()
+        in_flight, conns = burst(s, key, h2, 12)
         expect(in_flight == 12, "%d of 12 sends in flight", in_flight)
         expect(conns == 1, "%d connections to Graph for 12 sends", conns)
-        expect(len(answers) == 12 and all(
-            r.status == 201 and r.json()["delivery"]["status"] == "sent"
-            for r in answers), "%r", answers)
         # nghttpx says which protocol the client spoke to it.
         vias = set(r["headers"].get("Via") for r in mock.requests)
         expect(vias == {"2 nghttpx"}, "%r", vias)
@@ -408,20 +418,52 @@ def test_https_sends_share_one_http2_connection():
         h2.stop()
 
 
+def test_https_without_http2_takes_a_connection_per_send():
+    """A TLS server that speaks only HTTP/1.1 cannot take streams: once
+    the first answer says so, sends are no longer held to the four
+    connections meant for HTTP/2, and eight go at once."""
+    h1 = H2Front(os.path.join(OUT, "whatsapp-h1-front"), mock.port,
+                 free_port(), http1=True)
+    s = None
+    try:
+        s, key = https_service("whatsapp-h1", h1, h1.ca_file)
+        mock.reset()
+        r = s.post("/v1/otp", key=key, body={"phone": new_phone()})
+        expect(r.status == 201, "%r", r)
+        in_flight, conns = burst(s, key, h1, 8)
+        expect(in_flight == 8, "%d of 8 sends in flight", in_flight)
+        expect(conns == 8, "%d connections for 8 sends", conns)
+        vias = set(r["headers"].get("Via") for r in mock.requests)
+        expect(vias == {"1.1 nghttpx"}, "%r", vias)
+        expect("HTTP/1.x" in s.log(), s.log()[-500:])
+    finally:
+        if s is not None:
+            s.stop()
+        h1.stop()
+
+
 def test_https_certificate_is_verified():
-    """Without ca_file, the front's self-signed certificate is refused:
-    nothing is sent, and the client hears 503 delivery_unavailable."""
+    """The front's self-signed certificate is refused without ca_file,
+    and with it for a host name it does not carry: nothing is sent, and
+    the client hears 503 delivery_unavailable."""
     h2 = H2Front(os.path.join(OUT, "whatsapp-h2-front"),
                  mock.port, free_port())
     s = None
     try:
-        s, key = https_service("whatsapp-h2-untrusted", h2, None)
-        mock.reset()
-        r = s.post("/v1/otp", key=key, body={"phone": new_phone()})
-        expect_problem(r, 503, "delivery_unavailable")
-        expect(len(mock.requests) == 0, "%d reached Graph",
-               len(mock.requests))
-        expect("certificate" in s.log().lower(), s.log()[-500:])
+        for name, ca_file, host, why in (
+                ("whatsapp-h2-untrusted", None, "127.0.0.1",
+                 "SSL certificate problem"),
+                ("whatsapp-h2-wrong-name", h2.ca_file, "localhost",
+                 "certificate subject name")):
+            s, key = https_service(name, h2, ca_file, host)
+            mock.reset()
+            r = s.post("/v1/otp", key=key, body={"phone": new_phone()})
+            expect_problem(r, 503, "delivery_unavailable")
+            expect(len(mock.requests) == 0, "%s: %d reached Graph", name,
+                   len(mock.requests))
+            expect(why in s.log(), "%s: %s", name, s.log()[-500:])
+            s.stop()
+            s = None
     finally:
         if s is not None:
             s.stop()
