@@ -406,8 +406,16 @@ def write_lua(d, name, text, key, extra=""):
     return path
 
 
+def cpu_times():
+    """(steal, all) jiffies of the machine's CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[7], sum(v)
+
+
 def wrk(port, path, script, args=(), conns=None, seconds=None, timeout=5):
-    """Run wrk once; returns a dict of its numbers."""
+    """Run wrk once; returns a dict of its numbers, with the share of
+    CPU time the hypervisor took from this VM meanwhile (steal)."""
     conns = conns or WRK_CONNS
     seconds = seconds or SECONDS
     cmd = ["wrk", "-t%d" % WRK_THREADS, "-c%d" % conns,
@@ -415,8 +423,10 @@ def wrk(port, path, script, args=(), conns=None, seconds=None, timeout=5):
            "-s", script, "http://127.0.0.1:%d%s" % (port, path)]
     if args:
         cmd += ["--"] + [str(a) for a in args]
+    st0, all0 = cpu_times()
     p = subprocess.run(cmd, capture_output=True, text=True,
                        timeout=seconds + timeout + 60)
+    st1, all1 = cpu_times()
     if p.returncode != 0:
         raise BenchError("wrk failed (%d): %s\n%s" %
                          (p.returncode, " ".join(cmd), p.stderr + p.stdout))
@@ -434,6 +444,7 @@ def wrk(port, path, script, args=(), conns=None, seconds=None, timeout=5):
     r["errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
     r["conns"] = conns
     r["bad"] = re.findall(r"^BAD (.*)$", p.stdout, re.M)
+    r["steal"] = (st1 - st0) / max(1, all1 - all0)
     return r
 
 
@@ -973,9 +984,9 @@ def main():
           "each pair measured back to back" %
           (WRK_THREADS, WRK_CONNS, SECONDS, os.cpu_count() or 0))
     print()
-    hdr = "%-28s %9s %9s %6s %8s %8s %8s  %s" % (
+    hdr = "%-28s %9s %9s %6s %8s %8s %8s %6s  %s" % (
         "endpoint", "svc req/s", "triv req/s", "ratio", "p50 ms", "p99 ms",
-        "non-2xx", "target")
+        "non-2xx", "steal", "target")
     print(hdr)
     print("-" * len(hdr))
     failed_targets = []
@@ -994,12 +1005,13 @@ def main():
                 failed_targets.append(r["label"] + " p99")
         else:
             tgt = "(baseline)"
-        print("%-28s %9.0f %9.0f %6.2f %8s %8s %8d  %s" % (
+        print("%-28s %9.0f %9.0f %6.2f %8s %8s %8d %5.0f%%  %s" % (
             r["label"], s["rps"], t["rps"], r["ratio"], fmt_ms(s["p50_us"]),
-            fmt_ms(s["p99_us"]), s["non2xx"], tgt))
-        print("%-28s %9s %9s %6s %8s %8s %8d  %s" % (
+            fmt_ms(s["p99_us"]), s["non2xx"], 100 * s["steal"], tgt))
+        print("%-28s %9s %9s %6s %8s %8s %8d %5.0f%%  %s" % (
             "", "", "(trivial)", "", fmt_ms(t["p50_us"]),
-            fmt_ms(t["p99_us"]), t["non2xx"], r.get("note", "")))
+            fmt_ms(t["p99_us"]), t["non2xx"], 100 * t["steal"],
+            r.get("note", "")))
     print()
     peak = max(h for _, h in rss) / 1024.0
     ok = peak < RSS_TARGET_MB
@@ -1022,6 +1034,10 @@ def main():
           "once and approved; req/s = answers / burst time." % vr["note"])
     print("  half load: %s; p50/p99 from wrk --latency (closed loop with "
           "a pause, not a constant-rate generator like wrk2)." % vl["note"])
+    print("  steal: the share of the VM's CPU time its hypervisor gave to "
+          "others during that wrk run (/proc/stat);")
+    print("    a shared host makes ratios and p99 move from run to run "
+          "whatever the code does.")
     print("  OTP states at the end: %s" % ", ".join(
         "%s %d" % kv for kv in sorted(states.items())))
     for n in notes:
