@@ -221,9 +221,12 @@ class Service:
         return self.request("POST", path, body=body, **kw)
 
     def console_lines(self):
+        """The console file's complete lines: a line still being written
+        by the service, without its newline yet, is left out."""
         try:
             with open(self.console) as f:
-                return [json.loads(line) for line in f if line.strip()]
+                return [json.loads(line) for line in f
+                        if line.endswith("\n") and line.strip()]
         except FileNotFoundError:
             return []
 

@@ -273,8 +273,10 @@ def test_wal_is_checkpointed_while_writers_go_on():
             for _ in range(n):
                 phone = "+9647%09d" % rnd.randrange(10 ** 9)
                 r = s.post("/v1/otp", {"phone": phone}, key=key)
+                answered.append(r)
                 if r.status != 201:
                     bad.append(r)
+        answered = []
         first = s.post("/v1/otp", {"phone": "+9647700000001"}, key=key)
         done = []
 
@@ -296,6 +298,8 @@ def test_wal_is_checkpointed_while_writers_go_on():
         for t in readers:
             t.join()
         expect(not bad, "%r", bad[:3])
+        expect(len(answered) == sum(range(200, 206)), "%d sends answered",
+               len(answered))
         # Unchecked, each send leaves about 39 KB of WAL: some 47 MB here.
         # Checkpoints start at 1,000 pages (4 MB).
         wal = os.path.getsize(db + "-wal")

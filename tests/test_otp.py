@@ -260,6 +260,7 @@ def test_concurrent_right_codes_approve_exactly_once():
         t.start()
     for t in threads:
         t.join()
+    expect(len(results) == 16, "%d of 16 answered", len(results))
     ok = [b for s, b in results if s == 200]
     expect(len(ok) == 1 and '"approved"' in ok[0], "%r", results)
     expect(all(s == 409 for s, b in results if s != 200), "%r", results)

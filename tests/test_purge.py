@@ -400,6 +400,13 @@ def test_purge_under_load_loses_nothing():
     lock = threading.Lock()
 
     def work(w):
+        try:
+            load(w)
+        except Exception as e:  # a thread's failure fails the test
+            with lock:
+                problems.append(repr(e))
+
+    def load(w):
         i = 0
         while time.time() < stop:
             i += 1
