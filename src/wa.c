@@ -132,10 +132,13 @@ handle(struct worker *w)
 	curl_easy_setopt(c, CURLOPT_PIPEWAIT,
 	    strncmp(conf.api_base, "https://", 8) == 0 ? 1L : 0L);
 	/*
-	 * Graph answers in a few hundred bytes, and many threads each keep
-	 * a handle: curl's smallest buffer.
+	 * Graph answers in a few hundred bytes and is sent a thousand, and
+	 * many threads each keep a handle: curl's smallest buffers (the
+	 * upload one, 64 KB by default, is taken for every send over
+	 * HTTP/2).
 	 */
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L);
+	curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &w->upstream);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, w->upstream_err);
