@@ -175,7 +175,7 @@ sender(void *arg)
  * HTTP/2 streams on at most SENDER_CONNS connections, each taking as
  * many as the server allows: without a cap, libcurl opens a new
  * connection for nearly every send once the first is full, and each TLS
- * connection costs about 400 KB.  Plain HTTP, for tests on loopback,
+ * connection costs 400 KB or more.  Plain HTTP, for tests on loopback,
  * takes a connection per send in flight.  Returns 0 or -1.
  */
 int
