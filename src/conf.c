@@ -584,9 +584,9 @@ conf_path(const char *opt)
 }
 
 /*
- * How many PEM certificates the file at path begins a line with: -1
- * with errno set if it cannot be read, 0 with errno 0 if it holds none,
- * which libcurl would only find out at the first send.
+ * How many lines of the file at path begin a PEM certificate, or -1
+ * with errno set if it cannot be read.  libcurl would find a file
+ * without any only at the first send.
  */
 static int
 pem_certs(const char *path)
@@ -603,7 +603,6 @@ pem_certs(const char *path)
 	if (ferror(f))
 		n = -1;
 	fclose(f);
-	errno = n == -1 ? (errno ? errno : EIO) : 0;
 	return n;
 }
 
@@ -616,7 +615,7 @@ conf_load(const char *path, char *err, size_t errsz)
 {
 	FILE		*f;
 	const char	*why;
-	int		 seen[KEYSZ] = { 0 }, rc;
+	int		 seen[KEYSZ] = { 0 }, rc, n;
 	size_t		 i;
 
 	memset(&conf, 0, sizeof(conf));
@@ -646,9 +645,9 @@ conf_load(const char *path, char *err, size_t errsz)
 	if (conf.channel == CHANNEL_WHATSAPP && conf.phone_number_id[0] == '\0')
 		return fail(err, errsz, "%s: phone_number_id: needed by "
 		    "channel = whatsapp", path);
-	if (conf.ca_file[0] != '\0' && pem_certs(conf.ca_file) < 1)
+	if (conf.ca_file[0] != '\0' && (n = pem_certs(conf.ca_file)) < 1)
 		return fail(err, errsz, "%s: ca_file: %s: %s", path,
-		    conf.ca_file, errno ? strerror(errno) :
+		    conf.ca_file, n == -1 ? strerror(errno) :
 		    "no PEM certificate in it");
 	return 0;
 }
