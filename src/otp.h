@@ -450,6 +450,7 @@ void	 wa_webhook_get(struct ctx *);
 void	 wa_webhook_post(struct ctx *);
 
 /* sender.c */
+long long sender_clock_ms(void);
 int	 sender_start(int https);
 int	 sender_perform(void *curl, long timeout_ms);
 

@@ -35,8 +35,9 @@ static CURLM		*multi;		/* NULL: no sender, work in place */
 static struct job	*active;	/* in the multi: the sender's own */
 static int		 capped;	/* MAX_HOST_CONNECTIONS is set */
 
-static long long
-now_ms(void)
+/* Milliseconds on CLOCK_MONOTONIC: the clock of send deadlines. */
+long long
+sender_clock_ms(void)
 {
 	struct timespec	 ts;
 
@@ -132,7 +133,7 @@ static long
 take_late(void)
 {
 	struct job	*j, *next;
-	long long	 now = now_ms(), wait = 1000;
+	long long	 now = sender_clock_ms(), wait = 1000;
 
 	for (j = active; j != NULL; j = next) {
 		next = j->next;
@@ -218,7 +219,7 @@ sender_perform(void *easy, long timeout_ms)
 	if (multi == NULL)
 		return curl_easy_perform(easy);
 	j.easy = easy;
-	j.deadline = now_ms() + timeout_ms;
+	j.deadline = sender_clock_ms() + timeout_ms;
 	j.rc = CURLE_OK;
 	j.done = 0;
 	j.next = NULL;

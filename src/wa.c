@@ -230,15 +230,6 @@ out:
 	return cls;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Send the authentication template with code to e164.  Retryable
  * failures are tried again up to `retries` times with exponential
@@ -280,7 +271,8 @@ wa_send(struct worker *w, const char *e164, const char *code,
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
 
-	deadline = now_ms() + (long long)conf.timeout_ms * (conf.retries + 1) +
+	deadline = sender_clock_ms() +
+	    (long long)conf.timeout_ms * (conf.retries + 1) +
 	    (long long)(WA_BACKOFF_MAX + WA_BACKOFF_MS) * conf.retries;
 	for (attempt = 0; attempt <= conf.retries; attempt++) {
 		if (attempt > 0) {
@@ -288,11 +280,11 @@ wa_send(struct worker *w, const char *e164, const char *code,
 			if (delay > WA_BACKOFF_MAX)
 				delay = WA_BACKOFF_MAX;
 			delay += randombytes_uniform(WA_BACKOFF_MS);
-			if (now_ms() + delay >= deadline)
+			if (sender_clock_ms() + delay >= deadline)
 				break;
 			usleep((useconds_t)(delay * 1000));
 		}
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = deadline - sender_clock_ms()) <= 0)
 			break;
 		if (left > conf.timeout_ms)
 			left = conf.timeout_ms;

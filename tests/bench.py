@@ -88,24 +88,6 @@ def log(msg):
 
 # --- processes --------------------------------------------------------
 
-def children_of(pid):
-    """Pids whose parent is pid (from /proc/*/stat)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...; comm may hold spaces or parentheses.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            out.append(int(d))
-    return out
-
-
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -168,7 +150,7 @@ class Lighttpd:
     def remember_kids(self):
         if self.proc is None:
             return
-        for pid in children_of(self.proc.pid):
+        for pid in otptest.children_of(self.proc.pid):
             if pid not in [p for p, _ in self.kids]:
                 self.kids.append((pid, cmdline(pid)))
 

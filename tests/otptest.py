@@ -47,6 +47,24 @@ def free_port():
     return port
 
 
+def children_of(pid):
+    """Pids whose parent is pid (from /proc/*/stat)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may hold spaces or parentheses.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            out.append(int(d))
+    return out
+
+
 def write_conf(path, sections):
     with open(path, "w") as f:
         for sec, kv in sections.items():

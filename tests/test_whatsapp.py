@@ -12,7 +12,8 @@ import threading
 import time
 
 from mock_graph import H2Front, MockGraph, error, success, tcp_connections
-from otptest import OUT, Service, expect, expect_problem, free_port
+from otptest import (OUT, Service, children_of, expect, expect_problem,
+                     free_port)
 
 svc = mock = None
 KEY = None
@@ -341,17 +342,10 @@ def test_a_repeated_message_id_still_records_the_send():
 
 def fcgi_pid(svc):
     """The pid of the otp.fcgi that svc's lighttpd started."""
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
-        if ppid == svc.proc.pid and "otp.fcgi" in stat[:stat.rfind(")")]:
-            return int(d)
+    for pid in children_of(svc.proc.pid):
+        with open("/proc/%d/comm" % pid) as f:
+            if f.read().strip() == "otp.fcgi":
+                return pid
     raise AssertionError("no otp.fcgi under lighttpd %d" % svc.proc.pid)
 
 
