@@ -27,9 +27,10 @@ extern char	**environ;
 
 /*
  * What the workers share: the listening socket and the database
- * connections.  Linux needs no lock around accept().  A worker serves one connection at a time, so web
- * servers should not keep idle FastCGI connections open (Apache's
- * enablereuse, nginx's fastcgi_keep_conn): each would hold a worker.
+ * connections.  Linux needs no lock around accept().  A worker serves
+ * one connection at a time, so web servers should not keep idle FastCGI
+ * connections open (Apache's enablereuse, nginx's fastcgi_keep_conn):
+ * each would hold a worker.
  */
 struct server {
 	int		 fd;
@@ -38,8 +39,7 @@ struct server {
 
 /*
  * Read a FastCGI request's body into w->body.  Returns 0, 413 when it is
- * larger than HOOK_BODY_MAX (the rest is drained), or 400 when its length
- * cannot be read.
+ * larger than HOOK_BODY_MAX, or 400 when its length cannot be read.
  */
 static int
 read_fcgi_body(struct worker *w, FCGX_Request *fr)
@@ -51,11 +51,8 @@ read_fcgi_body(struct worker *w, FCGX_Request *fr)
 	buf_reset(&w->body);
 	if (req_body_length(fr->envp, &len) == -1)
 		return 400;
-	if (len > HOOK_BODY_MAX) {
-		while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
-			continue;
+	if (len > HOOK_BODY_MAX)
 		return 413;
-	}
 	while (w->body.len < len) {
 		n = FCGX_GetStr(tmp, (int)(len - w->body.len < sizeof(tmp) ?
 		    len - w->body.len : sizeof(tmp)), fr->in);
@@ -64,6 +61,26 @@ read_fcgi_body(struct worker *w, FCGX_Request *fr)
 		buf_add(&w->body, tmp, (size_t)n);
 	}
 	return 0;
+}
+
+/*
+ * End a request whose answer is written.  libfcgi would shut the
+ * connection down and then wait for the web server to close its end,
+ * holding the worker for a round trip that answers nothing.  Instead
+ * the rest of the input is read (the end of stdin, usually already in
+ * libfcgi's buffer), so that closing at once leaves nothing unread to
+ * reset the connection with, and the request is detached, which makes
+ * libfcgi close without that wait.
+ */
+static void
+finish_fcgi(FCGX_Request *fr)
+{
+	char	 tmp[512];
+
+	while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
+		continue;
+	FCGX_Detach(fr);
+	FCGX_Finish_r(fr);
 }
 
 static void *
@@ -85,7 +102,7 @@ serve_fcgi(void *arg)
 		bodyerr = read_fcgi_body(&w, &fr);
 		route_request(&w, fr.envp, bodyerr);
 		FCGX_PutStr(w.out.p, (int)w.out.len, fr.out);
-		FCGX_Finish_r(&fr);
+		finish_fcgi(&fr);
 		route_after(&w);
 	}
 	route_worker_close(&w);

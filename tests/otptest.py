@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import time
 
@@ -45,6 +46,51 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def fcgi_record(rtype, content=b""):
+    """One FastCGI record of request 1."""
+    return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
+
+
+def fcgi_pairs(params):
+    out = b""
+    for k, v in params.items():
+        for n in (len(k), len(v)):
+            out += struct.pack("!B" if n < 128 else "!I",
+                               n if n < 128 else n | 0x80000000)
+        out += k.encode() + v.encode()
+    return out
+
+
+def fcgi_request(path, params, stdin=b""):
+    """Send one FastCGI request on a new connection to the unix socket at
+    path, read until its FCGI_END_REQUEST, and return (the connection,
+    still open on this side, and the stdout bytes)."""
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(10)
+    c.connect(path)
+    c.sendall(fcgi_record(1, struct.pack("!HB5x", 1, 0)) +
+              fcgi_record(4, fcgi_pairs(params)) + fcgi_record(4) +
+              b"".join(fcgi_record(5, stdin[i:i + 32768])
+                       for i in range(0, len(stdin), 32768)) +
+              fcgi_record(5))
+    data, out = b"", b""
+    while True:
+        while len(data) < 8 or len(data) < 8 + sum(
+                struct.unpack("!HB", data[4:7])):
+            chunk = c.recv(65536)
+            if not chunk:
+                raise AssertionError("connection closed before "
+                                     "FCGI_END_REQUEST: %r" % out)
+            data += chunk
+        rtype = data[1]
+        clen, plen = struct.unpack("!HB", data[4:7])
+        content, data = data[8:8 + clen], data[8 + clen + plen:]
+        if rtype == 6:
+            out += content
+        elif rtype == 3:
+            return c, out
 
 
 def children_of(pid):

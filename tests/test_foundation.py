@@ -13,7 +13,7 @@ import threading
 import time
 
 from otptest import (FCGI, OTPCTL, Service, code_for, expect, expect_problem,
-                     free_port, run_cgi, sanitizer_env, write_conf, merge,
+                     fcgi_request, free_port, run_cgi, sanitizer_env, write_conf, merge,
                      BASE_CONF, OUT, TOP, assert_no_sanitizer_reports)
 
 svc = None
@@ -217,6 +217,46 @@ def test_listen_mode_with_threads():
     finally:
         web.terminate()
         web.wait()
+        fcgi.terminate()
+        fcgi.wait()
+    assert_no_sanitizer_reports(d)
+
+
+def test_a_worker_is_free_once_it_has_answered():
+    """A worker closes its FastCGI connection as soon as it has answered,
+    having read what was left of the request: it does not wait for the web
+    server to close its end (libfcgi's own close would, for seconds), and
+    the web server sees a clean end, not a reset."""
+    d, conf = cgi_conf("finish", {"service": {"require_https": "no"},
+                                  "whatsapp": {"channel": "console",
+                                               "console_file": "/dev/null"}})
+    sock = os.path.join(d, "otp.sock")
+    fcgi = subprocess.Popen([FCGI, "-c", conf, "--listen", sock,
+                             "--threads", "1"],
+                            env=dict(os.environ, **sanitizer_env(d)))
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        # A body longer than its CONTENT_LENGTH: the rest is never used.
+        a, out = fcgi_request(sock, {
+            "REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"},
+            b"{}" + b" " * 300000)
+        expect(out.startswith(b"Status: 401"), "%r", out[:80])
+        expect(a.recv(1) == b"", "no clean end of the connection")
+        # a stays open: the one worker must serve b all the same.
+        t0 = time.monotonic()
+        b, out = fcgi_request(sock, {"REQUEST_METHOD": "GET",
+                                     "REQUEST_URI": "/healthz"})
+        took = time.monotonic() - t0
+        expect(out.endswith(b'{"status":"ok"}'), "%r", out)
+        expect(took < 0.5, "the worker waited %.2f s for the web server",
+               took)
+        a.close()
+        b.close()
+    finally:
         fcgi.terminate()
         fcgi.wait()
     assert_no_sanitizer_reports(d)
