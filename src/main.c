@@ -6,6 +6,7 @@
  * connection from a pool the threads share for each request.
  */
 #include <err.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -64,22 +65,31 @@ read_fcgi_body(struct worker *w, FCGX_Request *fr)
 }
 
 /*
- * End a request whose answer is written.  libfcgi would shut the
- * connection down and then wait for the web server to close its end,
- * holding the worker for a round trip that answers nothing.  Instead
- * the rest of the input is read (the end of stdin, usually already in
- * libfcgi's buffer), so that closing at once leaves nothing unread to
- * reset the connection with, and the request is detached, which makes
- * libfcgi close without that wait.
+ * End a request whose answer is written.  libfcgi's close shuts the
+ * connection down and waits for the web server to close its end (up to
+ * 2 s), holding the worker for a round trip that answers nothing.  When
+ * the request's stdin has already come to its end (it has, for every
+ * web server that buffers bodies, which is the default), what is left
+ * of it is read without waiting and the request is detached, which
+ * makes libfcgi close at once: nothing is left unread that could reset
+ * the connection.  When stdin has not ended (a body still arriving, a
+ * length we did not read to), the worker must not wait for the client:
+ * libfcgi's own close, bounded, ends it.
  */
 static void
 finish_fcgi(FCGX_Request *fr)
 {
 	char	 tmp[512];
+	int	 fl;
 
-	while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
-		continue;
-	FCGX_Detach(fr);
+	if ((fl = fcntl(fr->ipcFd, F_GETFL)) != -1 &&
+	    fcntl(fr->ipcFd, F_SETFL, fl | O_NONBLOCK) != -1) {
+		while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
+			continue;
+		fcntl(fr->ipcFd, F_SETFL, fl);
+		if (FCGX_HasSeenEOF(fr->in) && FCGX_GetError(fr->in) == 0)
+			FCGX_Detach(fr);
+	}
 	FCGX_Finish_r(fr);
 }
 

@@ -63,18 +63,43 @@ def fcgi_pairs(params):
     return out
 
 
-def fcgi_request(path, params, stdin=b""):
-    """Send one FastCGI request on a new connection to the unix socket at
-    path, read until its FCGI_END_REQUEST, and return (the connection,
-    still open on this side, and the stdout bytes)."""
-    c = socket.socket(socket.AF_UNIX)
-    c.settimeout(10)
-    c.connect(path)
+def connect_to(addr):
+    """A connected socket to addr: a unix socket's path, or (host, port)."""
+    c = socket.socket(socket.AF_UNIX if isinstance(addr, str) else
+                      socket.AF_INET)
+    try:
+        c.settimeout(10)
+        c.connect(addr)
+    except OSError:
+        c.close()
+        raise
+    return c
+
+
+def wait_for_listener(addr, seconds=10):
+    """Wait until something accepts connections at addr (as connect_to)."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            connect_to(addr).close()
+            return
+        except OSError:
+            if time.monotonic() > end:
+                raise AssertionError("nothing listens on %r" % (addr,))
+            time.sleep(0.05)
+
+
+def fcgi_request(addr, params, stdin=b"", end=True):
+    """Send one FastCGI request on a new connection to addr (as
+    connect_to; with end false, without the record that ends its stdin),
+    read until its FCGI_END_REQUEST, and return (the connection, still
+    open on this side, and the stdout bytes)."""
+    c = connect_to(addr)
     c.sendall(fcgi_record(1, struct.pack("!HB5x", 1, 0)) +
               fcgi_record(4, fcgi_pairs(params)) + fcgi_record(4) +
               b"".join(fcgi_record(5, stdin[i:i + 32768])
                        for i in range(0, len(stdin), 32768)) +
-              fcgi_record(5))
+              (fcgi_record(5) if end else b""))
     data, out = b"", b""
     while True:
         while len(data) < 8 or len(data) < 8 + sum(

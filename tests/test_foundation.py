@@ -13,7 +13,8 @@ import threading
 import time
 
 from otptest import (FCGI, OTPCTL, Service, code_for, expect, expect_problem,
-                     fcgi_request, free_port, run_cgi, sanitizer_env, write_conf, merge,
+                     fcgi_record, fcgi_request, free_port, run_cgi,
+                     sanitizer_env, wait_for_listener, write_conf, merge,
                      BASE_CONF, OUT, TOP, assert_no_sanitizer_reports)
 
 svc = None
@@ -222,40 +223,95 @@ def test_listen_mode_with_threads():
     assert_no_sanitizer_reports(d)
 
 
-def test_a_worker_is_free_once_it_has_answered():
-    """A worker closes its FastCGI connection as soon as it has answered,
-    having read what was left of the request: it does not wait for the web
-    server to close its end (libfcgi's own close would, for seconds), and
-    the web server sees a clean end, not a reset."""
-    d, conf = cgi_conf("finish", {"service": {"require_https": "no"},
-                                  "whatsapp": {"channel": "console",
-                                               "console_file": "/dev/null"}})
-    sock = os.path.join(d, "otp.sock")
-    fcgi = subprocess.Popen([FCGI, "-c", conf, "--listen", sock,
+def one_worker(name, tcp=False):
+    """otp.fcgi --listen with one thread, on a unix socket or a loopback
+    TCP port: (folder, address, process)."""
+    d, conf = cgi_conf(name, {"service": {"require_https": "no"},
+                              "whatsapp": {"channel": "console",
+                                           "console_file": "/dev/null"}})
+    addr = ("127.0.0.1", free_port()) if tcp else os.path.join(d, "otp.sock")
+    fcgi = subprocess.Popen([FCGI, "-c", conf, "--listen",
+                             "%s:%d" % addr if tcp else addr,
                              "--threads", "1"],
                             env=dict(os.environ, **sanitizer_env(d)))
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
-        # A body longer than its CONTENT_LENGTH: the rest is never used.
-        a, out = fcgi_request(sock, {
-            "REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
-            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"},
-            b"{}" + b" " * 300000)
-        expect(out.startswith(b"Status: 401"), "%r", out[:80])
-        expect(a.recv(1) == b"", "no clean end of the connection")
-        # a stays open: the one worker must serve b all the same.
-        t0 = time.monotonic()
-        b, out = fcgi_request(sock, {"REQUEST_METHOD": "GET",
-                                     "REQUEST_URI": "/healthz"})
-        took = time.monotonic() - t0
-        expect(out.endswith(b'{"status":"ok"}'), "%r", out)
-        expect(took < 0.5, "the worker waited %.2f s for the web server",
-               took)
-        a.close()
-        b.close()
+        wait_for_listener(addr)
+    except AssertionError:
+        fcgi.kill()
+        raise
+    return d, addr, fcgi
+
+
+HEALTHZ = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/healthz"}
+
+
+def test_a_worker_is_free_once_it_has_answered():
+    """Once it has answered a request whose stdin has ended, a worker
+    closes the connection at once: it does not wait for the web server to
+    close its end (libfcgi's own close would, for 2 s), over a unix socket
+    or TCP, and the answer arrives whole."""
+    for tcp in (False, True):
+        worker_is_free_once_it_has_answered(tcp)
+
+
+def worker_is_free_once_it_has_answered(tcp):
+    d, sock, fcgi = one_worker("finish", tcp)
+    try:
+        for params, body in (
+                (HEALTHZ, b""),
+                ({"REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
+                  "CONTENT_TYPE": "application/json",
+                  "CONTENT_LENGTH": "2"}, b"{}")):
+            a, out = fcgi_request(sock, params, body)
+            expect(out.startswith((b"Status: 200", b"Status: 401")), "%r",
+                   out[:80])
+            # a stays open: the one worker must serve b all the same.
+            t0 = time.monotonic()
+            b, out = fcgi_request(sock, HEALTHZ)
+            took = time.monotonic() - t0
+            expect(out.endswith(b'{"status":"ok"}'), "%r", out)
+            expect(took < 0.5, "the worker waited %.2f s after %s",
+                   took, params["REQUEST_METHOD"])
+            expect(a.recv(1) == b"", "no clean end of the connection")
+            a.close()
+            b.close()
+    finally:
+        fcgi.terminate()
+        fcgi.wait()
+    assert_no_sanitizer_reports(d)
+
+
+def test_a_worker_never_waits_for_a_body_still_arriving():
+    """A request whose stdin has not ended (a body streamed without a
+    length, or longer than the limit) is answered at once, and its worker
+    is free again within libfcgi's bounded close (2 s), however long the
+    client takes."""
+    d, sock, fcgi = one_worker("unfinished", tcp=True)
+    try:
+        for params in (
+                {"REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
+                 "CONTENT_TYPE": "application/json"},
+                {"REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
+                 "CONTENT_TYPE": "application/json",
+                 "CONTENT_LENGTH": "9999999"}):
+            t0 = time.monotonic()
+            a, out = fcgi_request(sock, params, b"{" * 1000, end=False)
+            took = time.monotonic() - t0
+            expect(out.startswith((b"Status: 401", b"Status: 413")), "%r",
+                   out[:80])
+            expect(took < 0.5, "answered after %.2f s", took)
+            # More of the body, as a web server still passing it on would
+            # send: it is read and dropped, not answered with a reset.
+            for _ in range(2):
+                a.sendall(fcgi_record(5, b"{" * 1000))
+                time.sleep(0.2)
+            expect(a.recv(1) == b"", "no clean end of the connection")
+            b, out = fcgi_request(sock, HEALTHZ)
+            took = time.monotonic() - t0
+            expect(out.endswith(b'{"status":"ok"}'), "%r", out)
+            expect(took < 3.5, "the worker was held %.2f s", took)
+            a.close()
+            b.close()
     finally:
         fcgi.terminate()
         fcgi.wait()
