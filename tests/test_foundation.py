@@ -2,6 +2,7 @@
 (FastCGI spawned by lighttpd, --listen, --threads 1, plain CGI), -n,
 otpctl, and the WAL checkpoints of a server."""
 
+import contextlib
 import os
 import random
 import re
@@ -223,9 +224,11 @@ def test_listen_mode_with_threads():
     assert_no_sanitizer_reports(d)
 
 
+@contextlib.contextmanager
 def one_worker(name, tcp=False):
     """otp.fcgi --listen with one thread, on a unix socket or a loopback
-    TCP port: (folder, address, process)."""
+    TCP port: yields its address; stopped and checked for sanitizer
+    reports on the way out."""
     d, conf = cgi_conf(name, {"service": {"require_https": "no"},
                               "whatsapp": {"channel": "console",
                                            "console_file": "/dev/null"}})
@@ -236,13 +239,20 @@ def one_worker(name, tcp=False):
                             env=dict(os.environ, **sanitizer_env(d)))
     try:
         wait_for_listener(addr)
-    except AssertionError:
-        fcgi.kill()
-        raise
-    return d, addr, fcgi
+        yield addr
+    finally:
+        fcgi.terminate()
+        fcgi.wait()
+    assert_no_sanitizer_reports(d)
 
 
-HEALTHZ = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/healthz"}
+def healthz_answered(addr):
+    """Ask the worker at addr for /healthz: the time it answered."""
+    c, out = fcgi_request(addr, {"REQUEST_METHOD": "GET",
+                                 "REQUEST_URI": "/healthz"})
+    c.close()
+    expect(out.endswith(b'{"status":"ok"}'), "%r", out)
+    return time.monotonic()
 
 
 def test_a_worker_is_free_once_it_has_answered():
@@ -250,35 +260,24 @@ def test_a_worker_is_free_once_it_has_answered():
     closes the connection at once: it does not wait for the web server to
     close its end (libfcgi's own close would, for 2 s), over a unix socket
     or TCP, and the answer arrives whole."""
-    for tcp in (False, True):
-        worker_is_free_once_it_has_answered(tcp)
-
-
-def worker_is_free_once_it_has_answered(tcp):
-    d, sock, fcgi = one_worker("finish", tcp)
-    try:
-        for params, body in (
-                (HEALTHZ, b""),
+    requests = (({"REQUEST_METHOD": "GET", "REQUEST_URI": "/healthz"}, b""),
                 ({"REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
                   "CONTENT_TYPE": "application/json",
-                  "CONTENT_LENGTH": "2"}, b"{}")):
-            a, out = fcgi_request(sock, params, body)
-            expect(out.startswith((b"Status: 200", b"Status: 401")), "%r",
-                   out[:80])
-            # a stays open: the one worker must serve b all the same.
-            t0 = time.monotonic()
-            b, out = fcgi_request(sock, HEALTHZ)
-            took = time.monotonic() - t0
-            expect(out.endswith(b'{"status":"ok"}'), "%r", out)
-            expect(took < 0.5, "the worker waited %.2f s after %s",
-                   took, params["REQUEST_METHOD"])
-            expect(a.recv(1) == b"", "no clean end of the connection")
-            a.close()
-            b.close()
-    finally:
-        fcgi.terminate()
-        fcgi.wait()
-    assert_no_sanitizer_reports(d)
+                  "CONTENT_LENGTH": "2"}, b"{}"))
+    for tcp in (False, True):
+        with one_worker("finish", tcp) as addr:
+            for params, body in requests:
+                a, out = fcgi_request(addr, params, body)
+                expect(out.startswith((b"Status: 200", b"Status: 401")),
+                       "%r", out[:80])
+                # a stays open: the one worker must answer at once all
+                # the same.
+                t0 = time.monotonic()
+                took = healthz_answered(addr) - t0
+                expect(took < 0.5, "the worker waited %.2f s after %s",
+                       took, params["REQUEST_METHOD"])
+                expect(a.recv(1) == b"", "no clean end of the connection")
+                a.close()
 
 
 def test_a_worker_never_waits_for_a_body_still_arriving():
@@ -286,8 +285,7 @@ def test_a_worker_never_waits_for_a_body_still_arriving():
     length, or longer than the limit) is answered at once, and its worker
     is free again within libfcgi's bounded close (2 s), however long the
     client takes."""
-    d, sock, fcgi = one_worker("unfinished", tcp=True)
-    try:
+    with one_worker("unfinished", tcp=True) as addr:
         for params in (
                 {"REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/otp",
                  "CONTENT_TYPE": "application/json"},
@@ -295,7 +293,7 @@ def test_a_worker_never_waits_for_a_body_still_arriving():
                  "CONTENT_TYPE": "application/json",
                  "CONTENT_LENGTH": "9999999"}):
             t0 = time.monotonic()
-            a, out = fcgi_request(sock, params, b"{" * 1000, end=False)
+            a, out = fcgi_request(addr, params, b"{" * 1000, end=False)
             took = time.monotonic() - t0
             expect(out.startswith((b"Status: 401", b"Status: 413")), "%r",
                    out[:80])
@@ -306,16 +304,9 @@ def test_a_worker_never_waits_for_a_body_still_arriving():
                 a.sendall(fcgi_record(5, b"{" * 1000))
                 time.sleep(0.2)
             expect(a.recv(1) == b"", "no clean end of the connection")
-            b, out = fcgi_request(sock, HEALTHZ)
-            took = time.monotonic() - t0
-            expect(out.endswith(b'{"status":"ok"}'), "%r", out)
+            took = healthz_answered(addr) - t0
             expect(took < 3.5, "the worker was held %.2f s", took)
             a.close()
-            b.close()
-    finally:
-        fcgi.terminate()
-        fcgi.wait()
-    assert_no_sanitizer_reports(d)
 
 
 def test_otpctl_apps_keys_and_audit():
