@@ -937,11 +937,20 @@ def main():
         # Latency at about half the wrong-code maximum: connections that
         # each pause PAUSE ms between requests (wrk's delay()), so the
         # offered rate is about conns * 1000 / (PAUSE + latency + wrk's
-        # own timer slack, together about 3 ms here).
+        # own timer slack).  Latency and slack are not known in advance:
+        # a 2 s probe at a guess (3 ms for both) sets the connections.
         half = vw["svc"]["rps"] / 2
         pause = 10
-        lconns = int(round(half * (pause + 3) / 1000 / WRK_THREADS))
-        lconns = max(1, min(256 // WRK_THREADS, lconns)) * WRK_THREADS
+
+        def even_conns(n):
+            n = int(round(n / WRK_THREADS))
+            return max(1, min(256 // WRK_THREADS, n)) * WRK_THREADS
+
+        lconns = even_conns(half * (pause + 3) / 1000)
+        probe = wrk(svc.port, "/v1/otp/verify", lua_cd,
+                    ["verify", f_wrong, pause], lconns, 2)
+        wrong_sent += probe["requests"]
+        lconns = even_conns(lconns * half / probe["rps"])
         vl = pair("verify wrong @ ~half load", None, "/v1/otp/verify",
                   lua_cd, args=["verify", f_wrong, pause], conns=lconns)
         vl["p99_target"] = True
