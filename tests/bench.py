@@ -165,13 +165,7 @@ class Lighttpd:
         """Stop lighttpd, then any FastCGI child it left running."""
         self.remember_kids()
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            otptest.stop_process(self.proc)
             self.proc = None
         # lighttpd does not always take its FastCGI children with it.
         # Kill only the pids we saw it spawn, and only if the pid still

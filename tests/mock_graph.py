@@ -11,6 +11,8 @@ import subprocess
 import threading
 import time
 
+from otptest import stop_process
+
 
 def success(wamid):
     return {"status": 200, "body": {
@@ -165,13 +167,7 @@ class H2Front:
         return "https://127.0.0.1:%d" % self.port
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
         self.log.close()
 
 

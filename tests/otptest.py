@@ -48,6 +48,18 @@ def free_port():
     return port
 
 
+def stop_process(proc, seconds=10):
+    """Terminate proc if it still runs, and kill it if it has not ended
+    within seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def fcgi_record(rtype, content=b""):
     """One FastCGI record of request 1."""
     return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
@@ -262,12 +274,7 @@ class Service:
 
     def stop(self, check=True):
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
             self.proc = None
             # lighttpd's spawned children get SIGTERM from it; give
             # them a moment to write their sanitizer reports.
