@@ -444,7 +444,7 @@ create(struct ctx *c, const char *e164, const unsigned char ps[HASH_LEN],
 	enum send_result	 sr;
 	int			 rc;
 
-	sec_random_id(id, sizeof(id), "otp_");
+	sec_time_id(id, sizeof(id), "otp_");
 	sec_code(code, sizeof(code));
 	code_hash(h, id, code);
 

@@ -374,6 +374,7 @@ void	 sec_hash(unsigned char out[HASH_LEN], const unsigned char *key,
 	    const void *, size_t);
 int	 sec_equal(const void *, const void *, size_t);
 void	 sec_random_id(char *, size_t, const char *prefix);
+void	 sec_time_id(char *, size_t, const char *prefix);
 void	 sec_api_key(char *, size_t);
 void	 sec_code(char *, size_t);
 void	 sec_hex(char *, const unsigned char *, size_t);

@@ -1,15 +1,66 @@
 /*
- * Unit tests of sec.c's codes: sec_code() gives code_length digits,
- * never more than its buffer holds, and each digit at each position
- * about as often as any other, without the bias of a byte modulo 10.
+ * Unit tests of sec.c's codes and ids.  sec_code() gives code_length
+ * digits, never more than its buffer holds, and each digit at each
+ * position about as often as any other, without the bias of a byte
+ * modulo 10.  sec_time_id() gives the form of sec_random_id(), begins
+ * with the time, sorts in the order the ids were made, and is not the
+ * same twice within a millisecond.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "otp.h"
 #include "t.h"
 
 #define CODES	60000
+#define IDS	1000
+
+/* Does id have the form "otp_" and 32 lowercase hex digits? */
+static int
+is_otp_id(const char *id)
+{
+	return strlen(id) == 36 && strncmp(id, "otp_", 4) == 0 &&
+	    strspn(id + 4, "0123456789abcdef") == 32;
+}
+
+static void
+test_time_id(void)
+{
+	static char	 ids[IDS][ID_MAX];
+	struct timespec	 pause = { 0, 2000000 };
+	char		 ms[13], a[ID_MAX], b[ID_MAX];
+	long long	 t, now = (long long)time(NULL) * 1000;
+	int		 i, form = 1, sorted = 1, distinct = 1;
+
+	sec_time_id(a, sizeof(a), "otp_");
+	T_OK(is_otp_id(a), "form: %s", a);
+	memcpy(ms, a + 4, 12);
+	ms[12] = '\0';
+	t = strtoll(ms, NULL, 16);
+	T_OK(t > now - 2000 && t < now + 2000, "begins with the time in ms: "
+	    "%lld, now %lld", t, now);
+	nanosleep(&pause, NULL);
+	sec_time_id(b, sizeof(b), "otp_");
+	T_OK(strcmp(a, b) < 0, "2 ms later sorts after: %s %s", a, b);
+
+	for (i = 0; i < IDS; i++) {
+		sec_time_id(ids[i], sizeof(ids[i]), "otp_");
+		form &= is_otp_id(ids[i]);
+	}
+	for (i = 1; i < IDS; i++) {
+		sorted &= strncmp(ids[i - 1], ids[i], 16) <= 0;
+		distinct &= strcmp(ids[i - 1], ids[i]) != 0 &&
+		    strcmp(ids[i - 1] + 16, ids[i] + 16) != 0;
+	}
+	T_OK(form, "%d ids of the same form", IDS);
+	T_OK(sorted, "%d ids made one after another: times in order", IDS);
+	T_OK(distinct, "%d ids: no two neighbours share their random part",
+	    IDS);
+	sec_time_id(a, 10, "otp_");
+	T_OK(strlen(a) == 9, "a 10-byte buffer holds 9 characters: %s", a);
+}
 
 int
 main(void)
@@ -62,5 +113,6 @@ main(void)
 		T_OK(lo > 58950 && lo < 61050, "digit %d seen %d times of "
 		    "60000", i, lo);
 	}
+	test_time_id();
 	return t_done("t_sec");
 }

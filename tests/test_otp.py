@@ -74,6 +74,19 @@ def test_create_answers_the_whole_object():
     expect(set(line) == {"time", "phone", "code", "otp_id"})
 
 
+def test_ids_sort_in_the_order_the_otps_were_made():
+    # 48 bits of milliseconds, then 80 random bits (README, Performance).
+    ids = []
+    for _ in range(3):
+        r = create(new_phone())
+        expect(r.status == 201, "%r", r)
+        ids.append(r.json()["id"])
+        time.sleep(0.002)
+    expect(ids == sorted(ids), "%r", ids)
+    ms = int(ids[0][4:16], 16)
+    expect(abs(ms - time.time() * 1000) < 60000, "%r", ids[0])
+
+
 def test_create_national_format_and_separators():
     for typed in ("07701230001", "0770-123-0001", "(0770) 123.0001",
                   "+964 770 123 0001"):
