@@ -289,7 +289,9 @@ end
 # Cycle through the lines "id code" of a file (each thread its share,
 # in the same order): POST /v1/otp/verify, or GET /v1/otp/{id}.
 # With args[3] = delay in ms, each connection waits that long between
-# requests (the "half load" latency run).
+# requests (the "half load" latency run).  args[4]: how many requests
+# earlier runs sent, so that a run goes on where they stopped and every
+# OTP gets its share of wrong codes, not the first ones all of them.
 LUA_CYCLE = LUA_COMMON + r'''
 local reqs = {}
 local i = 0
@@ -314,6 +316,7 @@ function init(args)
     end
   end
   if #reqs == 0 then error("no requests for thread " .. tid) end
+  i = math.floor(tonumber(args[4] or "0") / nthreads_total) % #reqs
 end
 function request()
   i = i % #reqs + 1
@@ -851,7 +854,8 @@ def main():
             # Service, trivial, trivial, service, each half the time:
             # a machine getting slower or faster through the pair moves
             # both sides alike.  again: the service's arguments for its
-            # second half (default: the same).  A burst (seconds given)
+            # second half (default: the same), or a function of the
+            # first half's result that gives them.  A burst (seconds given)
             # runs once each.
             sa, ta = svc_args or args, triv_args or args
             if seconds is not None:
@@ -862,6 +866,8 @@ def main():
                 s1 = wrk(svc.port, path, script, sa, conns, half)
                 t1 = wrk(triv.port, path, script, ta, conns, half)
                 t2 = wrk(triv.port, path, script, ta, conns, half)
+                if callable(again):
+                    again = again(s1)
                 s2 = wrk(svc.port, path, script, again or sa, conns, half)
                 s, t = combine(s1, s2), combine(t1, t2)
             row = {"label": label, "target": target, "svc": s, "triv": t,
@@ -906,7 +912,8 @@ def main():
         pair("GET /v1/otp/{id}", TARGETS["status"], "/v1/otp/x", lua_c,
              args=["status", f_all])
         vw = pair("POST /v1/otp/verify wrong", TARGETS["verify"],
-                  "/v1/otp/verify", lua_c, args=["verify", f_wrong])
+                  "/v1/otp/verify", lua_c, args=["verify", f_wrong, 0, 0],
+                  again=lambda s1: ["verify", f_wrong, 0, s1["requests"]])
         wrong_sent = vw["svc"]["requests"]
         capacity = 10 * len(wrong)
 
@@ -942,11 +949,14 @@ def main():
 
         lconns = even_conns(half * (pause + 3) / 1000)
         probe = wrk(svc.port, "/v1/otp/verify", lua_cd,
-                    ["verify", f_wrong, pause], lconns, 2)
+                    ["verify", f_wrong, pause, wrong_sent], lconns, 2)
         wrong_sent += probe["requests"]
         lconns = even_conns(lconns * half / probe["rps"])
         vl = pair("verify wrong @ ~half load", None, "/v1/otp/verify",
-                  lua_cd, args=["verify", f_wrong, pause], conns=lconns)
+                  lua_cd, args=["verify", f_wrong, pause, wrong_sent],
+                  conns=lconns,
+                  again=lambda s1: ["verify", f_wrong, pause,
+                                    wrong_sent + s1["requests"]])
         vl["p99_target"] = True
         vl["note"] = "%d conns, %d ms pause: %.0f%% of max" % (
             lconns, pause, 100 * vl["svc"]["rps"] / vw["svc"]["rps"])
@@ -1045,8 +1055,9 @@ def main():
     print("  send: channel = console (one append to a file per OTP), "
           "every limit off.")
     print("  verify wrong: %d checks on %d OTPs (10 attempts each, %d in "
-          "all); once an OTP's attempts are used up the answer is 409 "
-          "otp_not_pending, still a full check path, counted in non-2xx." %
+          "all), each run going on where the last stopped; were an OTP's "
+          "attempts used up, the answer would be 409 otp_not_pending, "
+          "counted in non-2xx." %
           (wrong_sent, len(wrong), capacity))
     print("  verify right: %s (service vs trivial); each code is checked "
           "once and approved; req/s = answers / burst time." % vr["note"])
