@@ -22,7 +22,7 @@ struct sqlite3_stmt;
 #define HASH_LEN	32		/* keyed hash output bytes */
 #define PHONE_MAX	17		/* "+", 15 digits, NUL */
 #define MASKED_MAX	20		/* masked phone, NUL included */
-#define ID_MAX		40		/* ids: prefix and base32 */
+#define ID_MAX		40		/* ids: prefix and 32 hex digits */
 #define LIST_MAX	32		/* entries of a list-valued key */
 
 #ifndef OTP_DEFAULT_CONFIG

@@ -55,7 +55,7 @@ sec_unhex(unsigned char *out, size_t sz, const char *hex)
 
 /*
  * A fresh unguessable id: prefix and 128 random bits in hex, into out
- * of size sz (ID_MAX is enough for a prefix of up to 6 bytes).
+ * of size sz (ID_MAX is enough for a prefix of up to 7 bytes).
  */
 void
 sec_random_id(char *out, size_t sz, const char *prefix)
@@ -86,7 +86,8 @@ sec_time_id(char *out, size_t sz, const char *prefix)
 	uint64_t	 ms;
 	int		 i;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		memset(&ts, 0, sizeof(ts));
 	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	for (i = 5; i >= 0; i--) {
 		r[i] = (unsigned char)(ms & 0xff);

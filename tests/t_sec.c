@@ -32,7 +32,9 @@ test_time_id(void)
 	struct timespec	 pause = { 0, 2000000 };
 	char		 ms[13], a[ID_MAX], b[ID_MAX];
 	long long	 t, now = (long long)time(NULL) * 1000;
-	int		 i, form = 1, sorted = 1, distinct = 1;
+	unsigned char	 r[10];
+	int		 i, j, bit, ones[80], form = 1, sorted = 1, distinct = 1;
+	int		 fair = 1;
 
 	sec_time_id(a, sizeof(a), "otp_");
 	T_OK(is_otp_id(a), "form: %s", a);
@@ -43,7 +45,7 @@ test_time_id(void)
 	    "%lld, now %lld", t, now);
 	nanosleep(&pause, NULL);
 	sec_time_id(b, sizeof(b), "otp_");
-	T_OK(strcmp(a, b) < 0, "2 ms later sorts after: %s %s", a, b);
+	T_OK(strncmp(a, b, 16) < 0, "2 ms later, a later time: %s %s", a, b);
 
 	for (i = 0; i < IDS; i++) {
 		sec_time_id(ids[i], sizeof(ids[i]), "otp_");
@@ -57,6 +59,23 @@ test_time_id(void)
 	T_OK(form, "%d ids of the same form", IDS);
 	T_OK(sorted, "%d ids made one after another: times in order", IDS);
 	T_OK(distinct, "%d ids: no two neighbours share their random part",
+	    IDS);
+	/* Each of the 80 random bits is set in about half the ids (6 sigma). */
+	memset(ones, 0, sizeof(ones));
+	for (i = 0; i < IDS; i++) {
+		if (sec_unhex(r, sizeof(r), ids[i] + 16) == -1)
+			form = 0;
+		for (j = 0; j < 10; j++)
+			for (bit = 0; bit < 8; bit++)
+				ones[j * 8 + bit] += (r[j] >> bit) & 1;
+	}
+	for (j = 0; j < 80; j++)
+		if (ones[j] < 400 || ones[j] > 600) {
+			fair = 0;
+			printf("# random bit %d set in %d of %d ids\n", j,
+			    ones[j], IDS);
+		}
+	T_OK(form && fair, "every random bit set in 400 to 600 of %d ids",
 	    IDS);
 	sec_time_id(a, 10, "otp_");
 	T_OK(strlen(a) == 9, "a 10-byte buffer holds 9 characters: %s", a);
