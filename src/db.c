@@ -1,8 +1,9 @@
 /*
  * Storage: one SQLite database in WAL mode, a small pool of connections
  * that the worker threads take in turn (one thread at a time on each),
- * statements prepared once per connection from the table below, and
- * numbered migrations kept in PRAGMA user_version.
+ * group commit on the writer, statements prepared once per connection
+ * from the table below, and numbered migrations kept in PRAGMA
+ * user_version.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,9 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_SAVEPOINT] = "SAVEPOINT job",
+	[STMT_RELEASE] = "RELEASE job",
+	[STMT_ROLLBACK_TO] = "ROLLBACK TO job",
 	[STMT_PING] = "SELECT count(*) FROM app",
 	[STMT_APP_INSERT] =
 	    "INSERT INTO app (id, name, created_at) VALUES (?1, ?2, ?3)",
@@ -402,6 +406,45 @@ db_stmt(struct db *db, enum stmt s)
 	return db->st[s];
 }
 
+/* Step statement s, which takes no values, once: 0 or -1 (logged). */
+static int
+step_once(struct db *db, enum stmt s)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_stmt(db, s)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_err("step %d: %s", s, db_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * db_exec() for a request in a batch (db_pool_batch()): its transaction
+ * is a savepoint inside the batch's.
+ */
+static int
+batch_exec(struct db *db, enum stmt s)
+{
+	switch (s) {
+	case STMT_BEGIN_IMMEDIATE:
+		return step_once(db, STMT_SAVEPOINT);
+	case STMT_COMMIT:
+		return step_once(db, STMT_RELEASE);
+	case STMT_ROLLBACK:
+		if (step_once(db, STMT_ROLLBACK_TO) == -1)
+			return -1;
+		return step_once(db, STMT_RELEASE);
+	default:
+		return step_once(db, s);
+	}
+}
+
 /*
  * Run a statement that takes no values and returns no rows: 0 or -1.
  * The worker threads of one process take turns at BEGIN IMMEDIATE on
@@ -412,28 +455,22 @@ db_stmt(struct db *db, enum stmt s)
 int
 db_exec(struct db *db, enum stmt s)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	int	 rc;
 
+	if (db->batched)
+		return batch_exec(db, s);
 	if (s == STMT_BEGIN_IMMEDIATE && db->wlock != NULL) {
 		pthread_mutex_lock(db->wlock);
 		db->writing = 1;
 	}
-	if ((st = db_stmt(db, s)) == NULL)
-		rc = SQLITE_ERROR;
-	else {
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		log_err("step %d: %s", s, db_errmsg(db));
+	rc = step_once(db, s);
 	if (db->writing && (s == STMT_ROLLBACK ||
-	    (rc == SQLITE_DONE && s == STMT_COMMIT) ||
-	    (rc != SQLITE_DONE && s == STMT_BEGIN_IMMEDIATE))) {
+	    (rc == 0 && s == STMT_COMMIT) ||
+	    (rc == -1 && s == STMT_BEGIN_IMMEDIATE))) {
 		db->writing = 0;
 		pthread_mutex_unlock(db->wlock);
 	}
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+	return rc;
 }
 
 /*
@@ -550,6 +587,8 @@ db_pool_init(struct dbpool *p, size_t n, int server)
 	pthread_cond_init(&p->freed[1], NULL);
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_cond_init(&p->wal_full, NULL);
+	pthread_cond_init(&p->batch_done, NULL);
+	p->jobs_tail = &p->jobs;
 	if (server && (db_open(&p->ckpt, conf.database) == -1 ||
 	    pthread_create(&th, NULL, checkpointer, p) != 0 ||
 	    pthread_detach(th) != 0))
@@ -613,6 +652,96 @@ db_pool_put(struct dbpool *p, struct db *db)
 	p->taken[i] = 0;
 	pthread_cond_signal(&p->freed[i == 0]);
 	pthread_mutex_unlock(&p->lock);
+}
+
+#define BATCH_MAX	16	/* jobs in one transaction, at most */
+
+/* Take the first job waiting for a batch, or NULL. */
+static struct dbjob *
+job_pop(struct dbpool *p)
+{
+	struct dbjob	*j;
+
+	pthread_mutex_lock(&p->lock);
+	if ((j = p->jobs) != NULL && (p->jobs = j->next) == NULL)
+		p->jobs_tail = &p->jobs;
+	pthread_mutex_unlock(&p->lock);
+	return j;
+}
+
+/*
+ * Run the waiting jobs on the writer db in one transaction, each job's
+ * own BEGIN and COMMIT a savepoint in it (batch_exec()), and commit.
+ * The jobs taken go on *ran.  Returns 0 if they were committed, or -1:
+ * the transaction could not begin (another process held the write lock
+ * past busy_timeout: the jobs taken do not run) or was lost.
+ */
+static int
+batch_run(struct dbpool *p, struct db *db, struct dbjob **ran)
+{
+	struct dbjob	*j;
+	int		 n, rc;
+
+	rc = db_exec(db, STMT_BEGIN_IMMEDIATE);
+	db->batched = 1;
+	for (n = 0; n < BATCH_MAX && (j = job_pop(p)) != NULL; n++) {
+		if (rc == 0)
+			j->fn(j->arg, db);
+		j->next = *ran;
+		*ran = j;
+		/* An error that ended the transaction ends the batch. */
+		if (rc == 0 && sqlite3_get_autocommit(db->h))
+			break;
+	}
+	db->batched = 0;
+	if (rc == 0 && (rc = db_exec(db, STMT_COMMIT)) == -1)
+		db_exec(db, STMT_ROLLBACK);
+	return rc;
+}
+
+/*
+ * Run fn(arg, writer) in a transaction shared with the writes of other
+ * threads: group commit, so that the pages every write changes (the
+ * last of each index in time order) are written once for them all.  A
+ * thread queues its job; the first in the queue when no batch runs
+ * takes the writer and runs the batch (batch_run()): its own job and
+ * those queued meanwhile.  The others sleep until theirs has run.
+ * Returns 0, or -1 when fn's work was lost or never done.
+ */
+int
+db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
+{
+	struct dbjob	 self = { fn, arg, 0, -1, NULL }, *ran = NULL, *j;
+	struct db	*db;
+	int		 rc = -1;
+
+	pthread_mutex_lock(&p->lock);
+	*p->jobs_tail = &self;
+	p->jobs_tail = &self.next;
+	while (!self.done && (p->batching || p->jobs != &self))
+		pthread_cond_wait(&p->batch_done, &p->lock);
+	if (!self.done)
+		p->batching = 1;
+	pthread_mutex_unlock(&p->lock);
+	if (self.done)
+		return self.rc;
+
+	if ((db = db_pool_get(p, 1)) == NULL) {
+		ran = job_pop(p);	/* self, which does not run */
+		ran->next = NULL;
+	} else {
+		rc = batch_run(p, db, &ran);
+		db_pool_put(p, db);
+	}
+	pthread_mutex_lock(&p->lock);
+	for (j = ran; j != NULL; j = j->next) {
+		j->rc = rc;
+		j->done = 1;
+	}
+	p->batching = 0;
+	pthread_cond_broadcast(&p->batch_done);
+	pthread_mutex_unlock(&p->lock);
+	return self.rc;
 }
 
 /* Close every connection of the pool and free it. */

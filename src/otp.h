@@ -196,6 +196,9 @@ enum stmt {
 	STMT_BEGIN_IMMEDIATE,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STMT_ROLLBACK_TO,
 	STMT_PING,
 	STMT_APP_INSERT,
 	STMT_APP_LIST,
@@ -245,15 +248,27 @@ struct db {
 	struct sqlite3_stmt	*st[STMT__MAX];
 	pthread_mutex_t		*wlock;	/* the process's writers queue here */
 	int			 writing;	/* holds wlock */
+	int			 batched;	/* transactions are savepoints */
+};
+
+/* A request's write, waiting for a batch to run it (db_pool_batch()). */
+struct dbjob {
+	void		(*fn)(void *, struct db *);
+	void		*arg;
+	int		 done;		/* run, and its batch ended */
+	int		 rc;		/* 0: committed; -1: lost */
+	struct dbjob	*next;
 };
 
 /*
  * The database connections of a process, fewer than its worker threads:
  * a request takes one for its database work and gives it back while it
  * waits on a delivery channel.  Connection 0 is the writer, taken by
- * requests that may write (POST, DELETE) one at a time once they have
- * passed their checks (route_writer()), so that its cache always holds
- * the pages it wrote last; the others are readers.  With a single
+ * requests that may write (POST, DELETE) once they have passed their
+ * checks, so that its cache always holds the pages it wrote last; the
+ * others are readers.  The API's writes run in batches, one transaction
+ * for all the requests that queue meanwhile (db_pool_batch()); the
+ * others take the writer one at a time (route_writer()).  With a single
  * connection, it serves both.  In a server, wlock is the writers' turn
  * (db_exec()) and a thread of its own checkpoints the WAL, so that
  * writers wait only for the last few pages of each checkpoint.
@@ -269,6 +284,10 @@ struct dbpool {
 	int		*taken;
 	size_t		 n;
 	int		 server;	/* wlock and the checkpointer */
+	struct dbjob	*jobs;		/* under lock: waiting for a batch */
+	struct dbjob	**jobs_tail;
+	int		 batching;	/* under lock: a batch is running */
+	pthread_cond_t	 batch_done;	/* under lock: jobs finished */
 };
 
 /* Everything one worker thread owns. */
@@ -403,6 +422,8 @@ int	 db_pool_init(struct dbpool *, size_t, int server);
 struct db *db_pool_get(struct dbpool *, int write);
 void	 db_pool_put(struct dbpool *, struct db *);
 void	 db_pool_close(struct dbpool *);
+int	 db_pool_batch(struct dbpool *, void (*)(void *, struct db *),
+	    void *);
 
 /* req.c */
 int	 req_parse(struct req *, char *const *env, const char *body,
