@@ -18,6 +18,7 @@
 #define R_AUTH	0x02	/* needs an application's API key */
 #define R_JSON	0x04	/* POST bodies are JSON objects */
 #define R_HOOK	0x08	/* takes bodies up to HOOK_BODY_MAX */
+#define R_BATCH	0x10	/* writes share transactions (db_pool_batch()) */
 
 struct route {
 	const char	*path;
@@ -26,6 +27,7 @@ struct route {
 };
 
 static void	 healthz(struct ctx *);
+static void	 run_batched(struct ctx *, handler);
 
 enum route_id {
 	ROUTE_HEALTHZ,
@@ -45,11 +47,11 @@ enum route_id {
 
 static const struct route routes[ROUTE__MAX] = {
 	[ROUTE_HEALTHZ] = { "/healthz", 0, { [METHOD_GET] = healthz } },
-	[ROUTE_OTP] = { "/v1/otp", R_AUTH | R_JSON,
+	[ROUTE_OTP] = { "/v1/otp", R_AUTH | R_JSON | R_BATCH,
 	    { [METHOD_POST] = api_otp_create } },
-	[ROUTE_OTP_VERIFY] = { "/v1/otp/verify", R_AUTH | R_JSON,
+	[ROUTE_OTP_VERIFY] = { "/v1/otp/verify", R_AUTH | R_JSON | R_BATCH,
 	    { [METHOD_POST] = api_otp_verify } },
-	[ROUTE_OTP_ONE] = { "/v1/otp/", R_ID | R_AUTH,
+	[ROUTE_OTP_ONE] = { "/v1/otp/", R_ID | R_AUTH | R_BATCH,
 	    { [METHOD_GET] = api_otp_get, [METHOD_DELETE] = api_otp_cancel } },
 	[ROUTE_DELETIONS] = { "/v1/deletions", R_AUTH | R_JSON,
 	    { [METHOD_POST] = api_deletion_create } },
@@ -206,12 +208,54 @@ dispatch(struct ctx *c, int bodyerr)
 	}
 	/*
 	 * A request that may write does its work on the writer, once it has
-	 * passed every check; the webhook takes it after its signature.
+	 * passed every check: the API's in batches, but for a send that
+	 * waits on the network, which no batch should wait for; the webhook
+	 * takes the writer after its signature.
 	 */
+	if (c->req->method != METHOD_GET && (rt->flags & R_BATCH) &&
+	    (rt != &routes[ROUTE_OTP] || !chan_waits())) {
+		run_batched(c, rt->h[c->req->method]);
+		return;
+	}
 	if (c->req->method != METHOD_GET && !(rt->flags & R_HOOK) &&
 	    route_writer(c) == -1)
 		return;
 	rt->h[c->req->method](c);
+}
+
+struct batched {
+	struct ctx	*c;
+	handler		 h;
+};
+
+/* In the thread running the batch: the request's handler, on the writer. */
+static void
+run_job(void *arg, struct db *db)
+{
+	struct batched	*b = arg;
+
+	b->c->w->db = db;
+	b->h(b->c);
+	b->c->w->db = NULL;
+}
+
+/*
+ * Run handler h on the writer in a transaction it may share with other
+ * requests' (db_pool_batch()).  If that transaction was lost, so is
+ * what h answered: the request gets a 503 instead.
+ */
+static void
+run_batched(struct ctx *c, handler h)
+{
+	struct batched	 b = { c, h };
+
+	db_pool_put(c->w->pool, c->w->db);
+	c->w->db = NULL;
+	if (db_pool_batch(c->w->pool, run_job, &b) == -1) {
+		resp_free(c->resp);
+		resp_init(c->resp);
+		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
+	}
 }
 
 /*

@@ -279,6 +279,40 @@ def test_concurrent_right_codes_approve_exactly_once():
     expect(all(s == 409 for s, b in results if s != 200), "%r", results)
 
 
+def test_concurrent_writes_share_commits_and_lose_nothing():
+    """Writes that arrive together are committed together: each one sees
+    the ones before it, and every answer stands."""
+    d = create(new_phone()).json()
+    bad = wrong_code(code_for(svc, d["id"]))
+    phones = [new_phone() for _ in range(12)]
+    wrong, sent = [], []
+    barrier = threading.Barrier(5 + len(phones))
+
+    def guess():
+        barrier.wait()
+        wrong.append(verify(id=d["id"], code=bad))
+
+    def send(phone):
+        barrier.wait()
+        sent.append(create(phone))
+
+    threads = [threading.Thread(target=guess) for _ in range(5)] + \
+        [threading.Thread(target=send, args=(p,)) for p in phones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    left = sorted(r.json()["attempts_remaining"] for r in wrong)
+    expect(left == [0, 1, 2, 3, 4], "%r", wrong)
+    expect(sorted(r.status for r in sent) == [201] * len(phones), "%r", sent)
+    for r in sent:
+        oid = r.json()["id"]
+        got = verify(id=oid, code=code_for(svc, oid))
+        expect(got.json()["status"] == "approved", "%r", got)
+    g = svc.get("/v1/otp/" + d["id"], key=KEY).json()
+    expect(g["status"] == "max_attempts_reached", "%r", g)
+
+
 def test_deletions():
     phone = new_phone()
     ids = [create(phone).json()["id"] for _ in range(3)]
