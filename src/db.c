@@ -431,6 +431,9 @@ step_once(struct db *db, enum stmt s)
 static int
 batch_exec(struct db *db, enum stmt s)
 {
+	/* The batch's transaction is lost: start no other in its place. */
+	if (sqlite3_get_autocommit(db->h))
+		return -1;
 	switch (s) {
 	case STMT_BEGIN_IMMEDIATE:
 		return step_once(db, STMT_SAVEPOINT);
@@ -587,7 +590,6 @@ db_pool_init(struct dbpool *p, size_t n, int server)
 	pthread_cond_init(&p->freed[1], NULL);
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_cond_init(&p->wal_full, NULL);
-	pthread_cond_init(&p->batch_done, NULL);
 	p->jobs_tail = &p->jobs;
 	if (server && (db_open(&p->ckpt, conf.database) == -1 ||
 	    pthread_create(&th, NULL, checkpointer, p) != 0 ||
@@ -654,47 +656,28 @@ db_pool_put(struct dbpool *p, struct db *db)
 	pthread_mutex_unlock(&p->lock);
 }
 
-#define BATCH_MAX	16	/* jobs in one transaction, at most */
-
-/* Take the first job waiting for a batch, or NULL. */
-static struct dbjob *
-job_pop(struct dbpool *p)
-{
-	struct dbjob	*j;
-
-	pthread_mutex_lock(&p->lock);
-	if ((j = p->jobs) != NULL && (p->jobs = j->next) == NULL)
-		p->jobs_tail = &p->jobs;
-	pthread_mutex_unlock(&p->lock);
-	return j;
-}
-
 /*
- * Run the waiting jobs on the writer db in one transaction, each job's
+ * Run the jobs of list on the writer db in one transaction, each job's
  * own BEGIN and COMMIT a savepoint in it (batch_exec()), and commit.
- * The jobs taken go on *ran.  Returns 0 if they were committed, or -1:
- * the transaction could not begin (another process held the write lock
- * past busy_timeout: the jobs taken do not run) or was lost.
+ * Returns 0 if they were committed, or -1: the transaction could not
+ * begin (another process held the write lock past busy_timeout: the
+ * jobs do not run) or was lost, and the jobs after the one that lost it
+ * do not run either.
  */
 static int
-batch_run(struct dbpool *p, struct db *db, struct dbjob **ran)
+batch_run(struct db *db, struct dbjob *list)
 {
 	struct dbjob	*j;
-	int		 n, rc;
+	int		 rc;
 
-	rc = db_exec(db, STMT_BEGIN_IMMEDIATE);
+	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
+		return -1;
 	db->batched = 1;
-	for (n = 0; n < BATCH_MAX && (j = job_pop(p)) != NULL; n++) {
-		if (rc == 0)
-			j->fn(j->arg, db);
-		j->next = *ran;
-		*ran = j;
-		/* An error that ended the transaction ends the batch. */
-		if (rc == 0 && sqlite3_get_autocommit(db->h))
-			break;
-	}
+	for (j = list; j != NULL && !sqlite3_get_autocommit(db->h);
+	    j = j->next)
+		j->fn(j->arg, db);
 	db->batched = 0;
-	if (rc == 0 && (rc = db_exec(db, STMT_COMMIT)) == -1)
+	if ((rc = db_exec(db, STMT_COMMIT)) == -1)
 		db_exec(db, STMT_ROLLBACK);
 	return rc;
 }
@@ -704,43 +687,54 @@ batch_run(struct dbpool *p, struct db *db, struct dbjob **ran)
  * threads: group commit, so that the pages every write changes (the
  * last of each index in time order) are written once for them all.  A
  * thread queues its job; the first in the queue when no batch runs
- * takes the writer and runs the batch (batch_run()): its own job and
- * those queued meanwhile.  The others sleep until theirs has run.
- * Returns 0, or -1 when fn's work was lost or never done.
+ * takes the writer, then the whole queue, and runs it as one batch
+ * (batch_run()).  The others sleep until their batch has ended, or
+ * until they are first in the queue.  Returns 0, or -1 when fn's work
+ * was lost or never done.
  */
 int
 db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
 {
-	struct dbjob	 self = { fn, arg, 0, -1, NULL }, *ran = NULL, *j;
+	struct dbjob	 self, *j;
 	struct db	*db;
 	int		 rc = -1;
 
+	memset(&self, 0, sizeof(self));
+	self.fn = fn;
+	self.arg = arg;
+	pthread_cond_init(&self.wake, NULL);
 	pthread_mutex_lock(&p->lock);
 	*p->jobs_tail = &self;
 	p->jobs_tail = &self.next;
 	while (!self.done && (p->batching || p->jobs != &self))
-		pthread_cond_wait(&p->batch_done, &p->lock);
-	if (!self.done)
-		p->batching = 1;
-	pthread_mutex_unlock(&p->lock);
+		pthread_cond_wait(&self.wake, &p->lock);
 	if (self.done)
-		return self.rc;
+		goto out;
+	p->batching = 1;
+	pthread_mutex_unlock(&p->lock);
 
-	if ((db = db_pool_get(p, 1)) == NULL) {
-		ran = job_pop(p);	/* self, which does not run */
-		ran->next = NULL;
-	} else {
-		rc = batch_run(p, db, &ran);
+	db = db_pool_get(p, 1);
+	pthread_mutex_lock(&p->lock);
+	p->jobs = NULL;			/* all of them, from self on */
+	p->jobs_tail = &p->jobs;
+	pthread_mutex_unlock(&p->lock);
+	if (db != NULL) {
+		rc = batch_run(db, &self);
 		db_pool_put(p, db);
 	}
 	pthread_mutex_lock(&p->lock);
-	for (j = ran; j != NULL; j = j->next) {
+	for (j = &self; j != NULL; j = j->next) {
 		j->rc = rc;
 		j->done = 1;
+		if (j != &self)
+			pthread_cond_signal(&j->wake);
 	}
 	p->batching = 0;
-	pthread_cond_broadcast(&p->batch_done);
+	if (p->jobs != NULL)
+		pthread_cond_signal(&p->jobs->wake);
+out:
 	pthread_mutex_unlock(&p->lock);
+	pthread_cond_destroy(&self.wake);
 	return self.rc;
 }
 

@@ -255,6 +255,7 @@ struct db {
 struct dbjob {
 	void		(*fn)(void *, struct db *);
 	void		*arg;
+	pthread_cond_t	 wake;		/* its batch ended, or its turn */
 	int		 done;		/* run, and its batch ended */
 	int		 rc;		/* 0: committed; -1: lost */
 	struct dbjob	*next;
@@ -287,7 +288,6 @@ struct dbpool {
 	struct dbjob	*jobs;		/* under lock: waiting for a batch */
 	struct dbjob	**jobs_tail;
 	int		 batching;	/* under lock: a batch is running */
-	pthread_cond_t	 batch_done;	/* under lock: jobs finished */
 };
 
 /* Everything one worker thread owns. */

@@ -1,11 +1,12 @@
 /*
- * Unit tests of db.c's group commit (db_pool_batch()).  Jobs that queue
- * while a batch runs join it and are committed with it, once; a job
+ * Unit tests of db.c's group commit (db_pool_batch()).  The jobs queued
+ * by the time a batch has the writer run in it and are committed with
+ * it, once; a job queued while a batch runs goes into the next; a job
  * that rolls back loses only its own work; a batch whose commit fails
  * fails every job in it and keeps none of their work; a job that ends
- * the whole transaction ends the batch, and the jobs still queued run
- * in the next one; when the database stays locked, the jobs fail
- * without running.
+ * the whole transaction ends the batch, and the jobs after it do not
+ * run; when the database stays locked or cannot be opened, the jobs
+ * fail without running.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,22 +142,25 @@ has_app(const char *app)
 }
 
 /*
- * Run jobs t[0..n-1]: t[0] first, the batch's runner, which waits in
- * its job until the others have queued behind it in order.  Returns the
- * writer's commits meanwhile.
+ * Run jobs t[0..n-1], queued in that order while the test holds the
+ * writer, so that they make one batch.  Returns the writer's commits
+ * meanwhile.
  */
 static int
 run(struct tjob *t, int n)
 {
-	int	 i, c0 = commits;
+	struct db	*w;
+	int		 i, c0 = commits;
 
-	t[0].wait = n - 1;
+	if ((w = db_pool_get(&pool, 1)) == NULL)
+		return -1;
 	for (i = 0; i < n; i++) {
+		t[i].ran = 0;
 		pthread_create(&t[i].th, NULL, job_thread, &t[i]);
-		/* The last one's queueing lets t[0] go on at once. */
-		if (i < n - 1 && wait_queued(i, 1) == -1)
+		if (wait_queued(i + 1, 1) == -1)
 			T_OK(0, "job %d queued", i);
 	}
+	db_pool_put(&pool, w);
 	for (i = 0; i < n; i++)
 		pthread_join(t[i].th, NULL);
 	return commits - c0;
@@ -185,6 +189,27 @@ test_batch(void)
 	T_OK(has_app("a_first") == 1 && has_app("a_second") == 1 &&
 	    has_app("a_fourth") == 1, "the committed jobs' rows");
 	T_OK(has_app("a_undone") == 0, "the rolled-back job's row");
+}
+
+/* A job queued while a batch runs waits for the next one. */
+static void
+test_next_batch(void)
+{
+	struct tjob	 t[2] = {
+		{ "e_running", JOB_COMMIT, 1, 9, 0, 0 },
+		{ "e_later", JOB_COMMIT, 0, 9, 0, 0 },
+	};
+	int		 c0 = commits;
+
+	pthread_create(&t[0].th, NULL, job_thread, &t[0]);
+	if (wait_queued(0, 1) == -1)
+		T_OK(0, "the first batch runs");
+	pthread_create(&t[1].th, NULL, job_thread, &t[1]);
+	pthread_join(t[0].th, NULL);
+	pthread_join(t[1].th, NULL);
+	T_OK(commits - c0 == 2, "two batches: %d commits", commits - c0);
+	T_OK(t[0].rc == 0 && t[1].rc == 0 && has_app("e_running") == 1 &&
+	    has_app("e_later") == 1, "both kept: %d %d", t[0].rc, t[1].rc);
 }
 
 static void
@@ -218,13 +243,14 @@ test_lost_transaction(void)
 	int		 n;
 
 	n = run(t, 3);
-	T_OK(n == 1, "a lost transaction: %d commits", n);
-	T_OK(t[0].rc == -1 && t[1].rc == -1, "the batch's jobs: %d %d",
-	    t[0].rc, t[1].rc);
+	T_OK(n == 0, "a lost transaction: %d commits", n);
+	T_OK(t[0].rc == -1 && t[1].rc == -1 && t[2].rc == -1,
+	    "the batch's jobs: %d %d %d", t[0].rc, t[1].rc, t[2].rc);
 	T_OK(has_app("c_first") == 0 && has_app("c_lost") == 0,
 	    "their rows are gone");
-	T_OK(t[2].rc == 0 && has_app("c_next") == 1,
-	    "the job queued after them ran in a batch of its own");
+	T_OK(!t[2].ran, "the job after the loss did not run");
+	T_OK(run(&t[2], 1) == 1 && t[2].rc == 0 && has_app("c_next") == 1,
+	    "the next batch commits");
 }
 
 static void
@@ -236,7 +262,6 @@ test_busy(void)
 	};
 	sqlite3		*other;
 	struct db	*w;
-	int		 i;
 
 	/* Another process's write lock, held past the busy timeout. */
 	if ((w = db_pool_get(&pool, 1)) == NULL)
@@ -249,10 +274,7 @@ test_busy(void)
 		T_OK(0, "lock: %s", sqlite3_errmsg(other));
 		return;
 	}
-	for (i = 0; i < 2; i++)
-		pthread_create(&t[i].th, NULL, job_thread, &t[i]);
-	for (i = 0; i < 2; i++)
-		pthread_join(t[i].th, NULL);
+	run(t, 2);
 	T_OK(t[0].rc == -1 && t[1].rc == -1, "a locked database: %d %d",
 	    t[0].rc, t[1].rc);
 	T_OK(!t[0].ran && !t[1].ran, "the jobs did not run");
@@ -261,6 +283,23 @@ test_busy(void)
 	T_OK(run(t, 2) == 1 && t[0].rc == 0 && t[1].rc == 0 &&
 	    has_app("d_first") == 1 && has_app("d_second") == 1,
 	    "once it is let go, both in one commit");
+}
+
+static void
+test_unopenable(void)
+{
+	struct tjob	 t = { "f_nowhere", JOB_COMMIT, 0, 9, 0, 0 };
+	struct dbpool	 bad;
+	char		 keep[sizeof(conf.database)];
+
+	memcpy(keep, conf.database, sizeof(keep));
+	snprintf(conf.database, sizeof(conf.database), "/nonexistent/otp.db");
+	if (db_pool_init(&bad, 1, 0) == -1)
+		return;
+	t.rc = db_pool_batch(&bad, job, &t);
+	T_OK(t.rc == -1 && !t.ran, "no database: rc %d, ran %d", t.rc, t.ran);
+	db_pool_close(&bad);
+	memcpy(conf.database, keep, sizeof(keep));
 }
 
 int
@@ -282,9 +321,11 @@ main(void)
 	db_pool_put(&pool, w);
 
 	test_batch();
+	test_next_batch();
 	test_failed_commit();
 	test_lost_transaction();
 	test_busy();
+	test_unopenable();
 
 	db_pool_close(&pool);
 	unlink(conf.database);
