@@ -393,6 +393,11 @@ out:
 sqlite3_stmt *
 db_stmt(struct db *db, enum stmt s)
 {
+	/* A batch's lost transaction: nothing may run in its place. */
+	if (db->batched && sqlite3_get_autocommit(db->h)) {
+		log_err("statement %d: the batch's transaction is lost", s);
+		return NULL;
+	}
 	if (db->st[s] == NULL) {
 		if (sqlite3_prepare_v3(db->h, stmts[s], -1,
 		    SQLITE_PREPARE_PERSISTENT, &db->st[s], NULL) != SQLITE_OK) {
@@ -431,18 +436,19 @@ step_once(struct db *db, enum stmt s)
 static int
 batch_exec(struct db *db, enum stmt s)
 {
-	/* The batch's transaction is lost: start no other in its place. */
-	if (sqlite3_get_autocommit(db->h))
-		return -1;
 	switch (s) {
 	case STMT_BEGIN_IMMEDIATE:
 		return step_once(db, STMT_SAVEPOINT);
 	case STMT_COMMIT:
 		return step_once(db, STMT_RELEASE);
 	case STMT_ROLLBACK:
-		if (step_once(db, STMT_ROLLBACK_TO) == -1)
+		/* Undo the job's work, or the whole batch's if need be. */
+		if (step_once(db, STMT_ROLLBACK_TO) == -1 ||
+		    step_once(db, STMT_RELEASE) == -1) {
+			step_once(db, STMT_ROLLBACK);
 			return -1;
-		return step_once(db, STMT_RELEASE);
+		}
+		return 0;
 	default:
 		return step_once(db, s);
 	}

@@ -242,8 +242,9 @@ run_job(void *arg, struct db *db)
 /*
  * Run handler h on the writer in a transaction it may share with other
  * requests' (db_pool_batch()).  If that transaction was lost, or h never
- * ran, an answer that says it was done becomes a 503; an error (4xx,
- * 5xx) stands, since h kept nothing.
+ * ran, the request answers 503 whatever h answered: even an error may
+ * rest on what an earlier request of the batch wrote, and the loss
+ * undid.
  */
 static void
 run_batched(struct ctx *c, handler h)
@@ -252,8 +253,7 @@ run_batched(struct ctx *c, handler h)
 
 	db_pool_put(c->w->pool, c->w->db);
 	c->w->db = NULL;
-	if (db_pool_batch(c->w->pool, run_job, &b) == -1 &&
-	    c->resp->status < 400) {
+	if (db_pool_batch(c->w->pool, run_job, &b) == -1) {
 		resp_free(c->resp);
 		resp_init(c->resp);
 		resp_problem(c->resp, ERR_UNAVAILABLE, NULL);
