@@ -77,21 +77,32 @@ wait_queued(int n, int run)
 	return -1;
 }
 
+/* Insert the app row id, as a handler writes: 0 or -1. */
+static int
+insert_app(struct db *db, const char *id)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_stmt(db, STMT_APP_INSERT)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, 1);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static void
 job(void *arg, struct db *db)
 {
 	struct tjob	*t = arg;
-	sqlite3_stmt	*st;
 
 	t->ran = 1;
-	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1 ||
-	    (st = db_stmt(db, STMT_APP_INSERT)) == NULL)
+	if (db_exec(db, STMT_BEGIN_IMMEDIATE) == -1)
 		return;
-	sqlite3_bind_text(st, 1, t->app, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, t->app, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, 1);
-	sqlite3_step(st);
-	sqlite3_reset(st);
+	insert_app(db, t->app);
 	if (t->wait > 0)
 		wait_queued(t->wait, 1);
 	switch (t->how) {
@@ -111,15 +122,8 @@ job(void *arg, struct db *db)
 		/* ... and go on as a handler would: nothing may be kept. */
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 		if (db_exec(db, STMT_BEGIN_IMMEDIATE) == 0 &&
-		    (st = db_stmt(db, STMT_APP_INSERT)) != NULL) {
-			sqlite3_bind_text(st, 1, "after_loss", -1,
-			    SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, t->app, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 3, 1);
-			sqlite3_step(st);
-			sqlite3_reset(st);
+		    insert_app(db, "after_loss") == 0)
 			db_exec(db, STMT_COMMIT);
-		}
 		break;
 	}
 }
