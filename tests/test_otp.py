@@ -279,9 +279,9 @@ def test_concurrent_right_codes_approve_exactly_once():
     expect(all(s == 409 for s, b in results if s != 200), "%r", results)
 
 
-def test_concurrent_writes_share_commits_and_lose_nothing():
-    """Writes that arrive together are committed together: each one sees
-    the ones before it, and every answer stands."""
+def test_concurrent_writes_each_see_the_last_and_lose_nothing():
+    """Writes that arrive together (and may share a batch's commit): each
+    one sees the ones before it, and every answer stands."""
     d = create(new_phone()).json()
     bad = wrong_code(code_for(svc, d["id"]))
     phones = [new_phone() for _ in range(12)]
