@@ -265,8 +265,8 @@ struct dbjob {
  * The database connections of a process, fewer than its worker threads:
  * a request takes one for its database work and gives it back while it
  * waits on a delivery channel.  Connection 0 is the writer, taken by
- * requests that may write (POST, DELETE) once they have passed their
- * checks, so that its cache always holds the pages it wrote last; the
+ * requests that may write (POST, DELETE), which check their API key on
+ * it, so that its cache always holds the pages it wrote last; the
  * others are readers.  The API's writes run in batches, one transaction
  * for all the requests that queue meanwhile (db_pool_batch()); the
  * others take the writer one at a time (route_writer()).  With a single

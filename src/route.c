@@ -27,7 +27,8 @@ struct route {
 };
 
 static void	 healthz(struct ctx *);
-static void	 run_batched(struct ctx *, handler);
+static void	 run_batched(struct ctx *, const struct route *);
+static void	 serve(struct ctx *, const struct route *);
 
 enum route_id {
 	ROUTE_HEALTHZ,
@@ -137,7 +138,7 @@ static void
 dispatch(struct ctx *c, int bodyerr)
 {
 	const struct route	*rt;
-	char			 allow[64], err[256];
+	char			 allow[64];
 	size_t			 i, n;
 
 	if (conf.require_https && !c->req->https) {
@@ -175,6 +176,36 @@ dispatch(struct ctx *c, int bodyerr)
 		    "This path takes %s.", allow);
 		return;
 	}
+	/*
+	 * The API's writes run on the writer in batches, but for a send
+	 * that waits on the network, which no batch should wait for.  The
+	 * webhook takes the writer itself once its signature is right.
+	 * Every other request takes the writer if it may write, else a
+	 * reader.
+	 */
+	if (c->req->method != METHOD_GET && (rt->flags & R_BATCH) &&
+	    (rt != &routes[ROUTE_OTP] || !chan_waits())) {
+		run_batched(c, rt);
+		return;
+	}
+	if (!(rt->flags & R_HOOK) && (c->w->db = db_pool_get(c->w->pool,
+	    c->req->method != METHOD_GET)) == NULL) {
+		resp_problem(c->resp, ERR_UNAVAILABLE,
+		    "The database cannot be opened.");
+		return;
+	}
+	serve(c, rt);
+}
+
+/*
+ * The checks that need the database or come after those that do (API
+ * key, content type, strict JSON), then the route's handler.
+ */
+static void
+serve(struct ctx *c, const struct route *rt)
+{
+	char	 err[256];
+
 	if (rt->flags & R_AUTH) {
 		switch (auth_app(c->w->db, c->req->authorization, c->app)) {
 		case AUTH_OK:
@@ -206,53 +237,37 @@ dispatch(struct ctx *c, int bodyerr)
 			return;
 		}
 	}
-	/*
-	 * A request that may write does its work on the writer, once it has
-	 * passed every check: the API's in batches, but for a send that
-	 * waits on the network, which no batch should wait for; the webhook
-	 * takes the writer after its signature.
-	 */
-	if (c->req->method != METHOD_GET && (rt->flags & R_BATCH) &&
-	    (rt != &routes[ROUTE_OTP] || !chan_waits())) {
-		run_batched(c, rt->h[c->req->method]);
-		return;
-	}
-	if (c->req->method != METHOD_GET && !(rt->flags & R_HOOK) &&
-	    route_writer(c) == -1)
-		return;
 	rt->h[c->req->method](c);
 }
 
 struct batched {
-	struct ctx	*c;
-	handler		 h;
+	struct ctx		*c;
+	const struct route	*rt;
 };
 
-/* In the thread running the batch: the request's handler, on the writer. */
+/* In the thread running the batch: the request's serve(), on the writer. */
 static void
 run_job(void *arg, struct db *db)
 {
 	struct batched	*b = arg;
 
 	b->c->w->db = db;
-	b->h(b->c);
+	serve(b->c, b->rt);
 	b->c->w->db = NULL;
 }
 
 /*
- * Run handler h on the writer in a transaction it may share with other
- * requests' (db_pool_batch()).  If that transaction was lost, or h never
- * ran, the request answers 503 whatever h answered: even an error may
- * rest on what an earlier request of the batch wrote, and the loss
- * undid.
+ * Serve the request on the writer in a transaction it may share with
+ * other requests' (db_pool_batch()).  If that transaction was lost, or
+ * the request was never served, it answers 503 whatever it answered
+ * before: even an error may rest on what an earlier request of the
+ * batch wrote, and the loss undid.
  */
 static void
-run_batched(struct ctx *c, handler h)
+run_batched(struct ctx *c, const struct route *rt)
 {
-	struct batched	 b = { c, h };
+	struct batched	 b = { c, rt };
 
-	db_pool_put(c->w->pool, c->w->db);
-	c->w->db = NULL;
 	if (db_pool_batch(c->w->pool, run_job, &b) == -1) {
 		resp_free(c->resp);
 		resp_init(c->resp);
@@ -267,7 +282,8 @@ run_batched(struct ctx *c, handler h)
 int
 route_writer(struct ctx *c)
 {
-	db_pool_put(c->w->pool, c->w->db);
+	if (c->w->db != NULL)
+		db_pool_put(c->w->pool, c->w->db);
 	if ((c->w->db = db_pool_get(c->w->pool, 1)) == NULL) {
 		resp_problem(c->resp, ERR_UNAVAILABLE,
 		    "The database cannot be opened.");
@@ -318,13 +334,10 @@ route_request(struct worker *w, char *const *env, int bodyerr)
 	c.resp = &resp;
 	c.now = time(NULL);
 	buf_reset(&w->out);
-	if (req_parse(&req, env, w->body.p ? w->body.p : "", w->body.len)) {
+	if (req_parse(&req, env, w->body.p ? w->body.p : "", w->body.len))
 		resp_problem(&resp, ERR_INVALID_REQUEST,
 		    "Not a CGI request.");
-	} else if ((w->db = db_pool_get(w->pool, 0)) == NULL) {
-		resp_problem(&resp, ERR_UNAVAILABLE,
-		    "The database cannot be opened.");
-	} else
+	else
 		dispatch(&c, bodyerr);
 	if (w->db != NULL) {
 		db_pool_put(w->pool, w->db);

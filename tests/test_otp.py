@@ -365,6 +365,51 @@ def test_authentication_failures_look_alike():
     expect(create(new_phone(), key=key).status == 201)
 
 
+def test_a_key_stops_working_on_every_route_at_once():
+    """Keys are checked on the reader for reads and on the writer, inside
+    a batch, for the API's writes: a key used a moment ago on each route
+    is refused on all of them as soon as otpctl rotates it, before its
+    body is looked at, and the refused requests change nothing."""
+    app, key = svc.create_app("rotating")
+    oid = create(new_phone(), key=key).json()["id"]
+    cancel_me = create(new_phone(), key=key).json()["id"]
+    dele = svc.post("/v1/deletions", body={"phone": new_phone()}, key=key)
+    expect(dele.status == 200, "%r", dele)
+    routes = [
+        ("POST", "/v1/otp", {"phone": new_phone()}, 201),
+        ("POST", "/v1/otp/verify", {"id": oid, "code": wrong_code(
+            code_for(svc, oid))}, 200),
+        ("GET", "/v1/otp/" + oid, None, 200),
+        ("DELETE", "/v1/otp/" + cancel_me, None, 200),
+        ("POST", "/v1/deletions", {"phone": new_phone()}, 200),
+        ("GET", "/v1/deletions/" + dele.json()["id"], None, 200)]
+    for method, path, body, status in routes:
+        r = svc.request(method, path, body=body, key=key)
+        expect(r.status == status, "%s %s: %r", method, path, r)
+    left = svc.get("/v1/otp/" + oid, key=key).json()["attempts_remaining"]
+    lines = len(svc.console_lines())
+    newkey = re.search(r"api_key: (\S+)",
+                       svc.otpctl("key", "rotate", app).stdout).group(1)
+    bodies = set()
+    for method, path, body, _ in routes:
+        r = svc.request(method, path, body=body, key=key)
+        expect_problem(r, 401, "unauthorized")
+        expect(r.header("WWW-Authenticate") == "Bearer", "%r", r)
+        bodies.add(r.body)
+        if body is not None:
+            # Not 415 or 400: the key is checked before the body.
+            r = svc.request(method, path, body="{", key=key,
+                            ctype="text/plain")
+            expect_problem(r, 401, "unauthorized")
+    expect(len(bodies) == 1, "401 bodies differ: %r", bodies)
+    expect(len(svc.console_lines()) == lines, "a refused send was sent")
+    g = svc.get("/v1/otp/" + oid, key=newkey).json()
+    expect(g["attempts_remaining"] == left and g["status"] == "pending",
+           "a refused verify changed the OTP: %r", g)
+    expect(svc.get("/v1/otp/" + cancel_me, key=newkey).json()["status"] ==
+           "canceled")
+
+
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing():
     before = len(svc.console_lines())
     cases = [
