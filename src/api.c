@@ -628,16 +628,19 @@ check_code(struct ctx *c, struct otp *o, const char *code, struct verdict *v)
 		return -2;
 	sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, conf.max_attempts);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		v->left = conf.max_attempts - sqlite3_column_int(st, 0);
-		col_text(v->status, sizeof(v->status), st, 1);
-		rc = sqlite3_step(st);
-	}
+	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE || v->status[0] == '\0')
+	if (rc != SQLITE_DONE || sqlite3_changes(db->h) != 1)
 		return -2;
-	if (v->left < 0)
+	/*
+	 * What the row now holds follows from o, read in this transaction:
+	 * RETURNING would cost a temporary table for every wrong code.
+	 */
+	v->left = conf.max_attempts - (o->attempts + 1);
+	if (v->left <= 0)
 		v->left = 0;
+	snprintf(v->status, sizeof(v->status), "%s",
+	    v->left == 0 ? "max_attempts_reached" : "pending");
 	if (limit_check(db, &failed, subj, n, c->now, 1, &retry) ==
 	    LIMIT_ERROR)
 		return -2;

@@ -203,7 +203,7 @@ static const char *const stmts[STMT__MAX] = {
 	    "THEN 'max_attempts_reached' ELSE status END, "
 	    "code_hash = CASE WHEN attempts + 1 >= ?2 "
 	    "THEN NULL ELSE code_hash END "
-	    "WHERE id = ?1 AND status = 'pending' RETURNING attempts, status",
+	    "WHERE id = ?1 AND status = 'pending'",
 	[STMT_OTP_EXPIRE] =
 	    "UPDATE otp SET status = 'expired', code_hash = NULL "
 	    "WHERE id = ?1 AND status = 'pending' AND expires_at <= ?2",
