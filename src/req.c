@@ -11,14 +11,19 @@
 
 static const char *const methods[METHOD__MAX] = { "GET", "POST", "DELETE" };
 
-/* The value of name in a NULL-terminated "NAME=value" array, or NULL. */
+/*
+ * The value of name in a NULL-terminated "NAME=value" array, or NULL.
+ * A request looks up 15 names among some 30 variables: the first byte
+ * spares most of them a strncmp().
+ */
 const char *
 req_env(char *const *env, const char *name)
 {
 	size_t	 n = strlen(name);
 
 	for (; env != NULL && *env != NULL; env++)
-		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+		if ((*env)[0] == name[0] && strncmp(*env, name, n) == 0 &&
+		    (*env)[n] == '=')
 			return *env + n + 1;
 	return NULL;
 }
