@@ -88,7 +88,8 @@ add_time(struct json_object *o, const char *k, time_t t)
 }
 
 /*
- * Copy a text column into a fixed field, truncating.  Not snprintf():
+ * Copy a text column into a fixed field of sz > 0 bytes, truncating.
+ * Not snprintf():
  * a verify copies seven of them, and a format costs ten times more.
  */
 static void

@@ -14,6 +14,27 @@
 #define APIKEY_MAX	128
 
 /*
+ * The key of an Authorization header "Bearer <key>", or NULL when it is
+ * missing or could not be one of ours: such a request is refused
+ * before it takes a database connection.
+ */
+const char *
+auth_key(const char *authorization)
+{
+	const char	*key;
+	size_t		 n;
+
+	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7))
+		return NULL;
+	key = authorization + 7;
+	n = strlen(key);
+	if (n == 0 || n > APIKEY_MAX || strspn(key, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+		return NULL;
+	return key;
+}
+
+/*
  * The application of "Bearer <key>": AUTH_OK with its id in app,
  * AUTH_DENIED for a missing, malformed, unknown, revoked or disabled
  * key, AUTH_ERROR when the database fails.
@@ -27,13 +48,9 @@ auth_app(struct db *db, const char *authorization, char app[ID_MAX])
 	size_t		 n;
 	int		 rc;
 
-	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7))
+	if ((key = auth_key(authorization)) == NULL)
 		return AUTH_DENIED;
-	key = authorization + 7;
 	n = strlen(key);
-	if (n == 0 || n > APIKEY_MAX || strspn(key, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
-		return AUTH_DENIED;
 	sec_hash(h, conf.apikey_key, key, n);
 	if ((st = db_stmt(db, STMT_KEY_LOOKUP)) == NULL)
 		return AUTH_ERROR;

@@ -532,6 +532,7 @@ enum auth_result {
 	AUTH_DENIED,
 	AUTH_ERROR
 };
+const char	*auth_key(const char *authorization);
 enum auth_result auth_app(struct db *, const char *authorization,
 	    char app[ID_MAX]);
 

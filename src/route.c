@@ -29,6 +29,7 @@ struct route {
 static void	 healthz(struct ctx *);
 static void	 run_batched(struct ctx *, const struct route *);
 static void	 serve(struct ctx *, const struct route *);
+static void	 unauthorized(struct ctx *);
 
 enum route_id {
 	ROUTE_HEALTHZ,
@@ -176,6 +177,10 @@ dispatch(struct ctx *c, int bodyerr)
 		    "This path takes %s.", allow);
 		return;
 	}
+	if ((rt->flags & R_AUTH) && auth_key(c->req->authorization) == NULL) {
+		unauthorized(c);
+		return;
+	}
 	/*
 	 * The API's writes run on the writer in batches, but for a send
 	 * that waits on the network, which no batch should wait for.  The
@@ -197,6 +202,13 @@ dispatch(struct ctx *c, int bodyerr)
 	serve(c, rt);
 }
 
+static void
+unauthorized(struct ctx *c)
+{
+	resp_header(c->resp, "WWW-Authenticate", "Bearer");
+	resp_problem(c->resp, ERR_UNAUTHORIZED, NULL);
+}
+
 /*
  * The checks that need the database or come after those that do (API
  * key, content type, strict JSON), then the route's handler.
@@ -211,8 +223,7 @@ serve(struct ctx *c, const struct route *rt)
 		case AUTH_OK:
 			break;
 		case AUTH_DENIED:
-			resp_header(c->resp, "WWW-Authenticate", "Bearer");
-			resp_problem(c->resp, ERR_UNAUTHORIZED, NULL);
+			unauthorized(c);
 			return;
 		case AUTH_ERROR:
 			resp_problem(c->resp, ERR_UNAVAILABLE, NULL);

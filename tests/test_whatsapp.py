@@ -89,6 +89,27 @@ def test_success_sends_the_authentication_template():
     expect(TOKEN not in svc.log())
 
 
+def test_a_bad_key_is_401_before_the_body_and_sends_nothing():
+    """A WhatsApp send takes the writer for itself, not a batch, and
+    checks its key there: a missing, malformed, unknown or rotated key
+    is refused before the body is read, and nothing reaches Graph."""
+    app, key = svc.create_app("wa-rotating")
+    mock.reset()
+    expect(svc.post("/v1/otp", body={"phone": new_phone()},
+                    key=key).status == 201)
+    svc.otpctl("key", "rotate", app)
+    mock.reset()
+    for k in (None, "", "a b", key + "x", key):
+        h = {} if k is None else {"Authorization": "Bearer " + k}
+        for body, ctype in (({"phone": new_phone()}, "application/json"),
+                            ("{", "text/plain")):
+            r = svc.request("POST", "/v1/otp", body=body, headers=h,
+                            ctype=ctype)
+            expect_problem(r, 401, "unauthorized")
+            expect(r.header("WWW-Authenticate") == "Bearer", "%r", r)
+    expect(mock.requests == [], "%r", mock.requests)
+
+
 def failed_not_verifiable(phone):
     r = svc.post("/v1/otp/verify", key=KEY, body={"phone": phone,
                                                   "code": "123456"})
