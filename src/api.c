@@ -89,8 +89,8 @@ add_time(struct json_object *o, const char *k, time_t t)
 
 /*
  * Copy a text column into a fixed field of sz > 0 bytes, truncating.
- * Not snprintf():
- * a verify copies seven of them, and a format costs ten times more.
+ * Not with snprintf(): a verify copies seven columns, and a format
+ * costs ten times more.
  */
 static void
 col_text(char *out, size_t sz, sqlite3_stmt *st, int i)

@@ -269,10 +269,10 @@ struct dbjob {
  * it, so that its cache always holds the pages it wrote last; the
  * others are readers.  The API's writes run in batches, one transaction
  * for all the requests that queue meanwhile (db_pool_batch()); the
- * others take the writer one at a time (route_writer()).  With a single
- * connection, it serves both.  In a server, wlock is the writers' turn
- * (db_exec()) and a thread of its own checkpoints the WAL, so that
- * writers wait only for the last few pages of each checkpoint.
+ * others take the writer one at a time.  With a single connection, it
+ * serves both.  In a server, wlock is the writers' turn (db_exec()) and
+ * a thread of its own checkpoints the WAL, so that writers wait only
+ * for the last few pages of each checkpoint.
  */
 struct dbpool {
 	pthread_mutex_t	 lock;

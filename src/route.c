@@ -287,7 +287,8 @@ run_batched(struct ctx *c, const struct route *rt)
 }
 
 /*
- * Trade the request's reader for the pool's writer: 0, or -1 with a
+ * Take the pool's writer, giving back the connection the request holds
+ * if any (the webhook's, once its signature is right): 0, or -1 with a
  * 503 in the response.
  */
 int
