@@ -65,6 +65,13 @@ read_fcgi_body(struct worker *w, FCGX_Request *fr)
 			break;
 		buf_add(&w->body, tmp, (size_t)n);
 	}
+	/*
+	 * The whole body is here: the end of stdin, which a web server sends
+	 * right after it, is read now, so that finish_fcgi() has nothing
+	 * left to drain.
+	 */
+	if (w->body.len == len)
+		FCGX_GetStr(tmp, 1, fr->in);
 	return 0;
 }
 
@@ -72,13 +79,13 @@ read_fcgi_body(struct worker *w, FCGX_Request *fr)
  * End a request whose answer is written.  libfcgi's close shuts the
  * connection down and waits for the web server to close its end (up to
  * 2 s), holding the worker for a round trip that answers nothing.  When
- * the request's stdin has already come to its end (it has, for every
- * web server that buffers bodies, which is the default), what is left
- * of it is read without waiting and the request is detached, which
- * makes libfcgi close at once: nothing is left unread that could reset
- * the connection.  When stdin has not ended (a body still arriving, a
- * length we did not read to), the worker must not wait for the client:
- * libfcgi's own close, bounded, ends it.
+ * the request's stdin has come to its end, the request is detached,
+ * which makes libfcgi close at once: nothing is left unread that could
+ * reset the connection.  It has, once read_fcgi_body() has read a whole
+ * body; otherwise (a body larger than we read) what has arrived of it is
+ * read without waiting.  When stdin has not ended (a body still
+ * arriving, a length we did not read to), the worker must not wait for
+ * the client: libfcgi's own close, bounded, ends it.
  */
 static void
 finish_fcgi(FCGX_Request *fr)
@@ -86,7 +93,9 @@ finish_fcgi(FCGX_Request *fr)
 	char	 tmp[512];
 	int	 fl;
 
-	if ((fl = fcntl(fr->ipcFd, F_GETFL)) != -1 &&
+	if (FCGX_HasSeenEOF(fr->in) && FCGX_GetError(fr->in) == 0)
+		FCGX_Detach(fr);
+	else if ((fl = fcntl(fr->ipcFd, F_GETFL)) != -1 &&
 	    fcntl(fr->ipcFd, F_SETFL, fl | O_NONBLOCK) != -1) {
 		while (FCGX_GetStr(tmp, sizeof(tmp), fr->in) > 0)
 			continue;
