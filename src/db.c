@@ -689,33 +689,56 @@ batch_run(struct db *db, struct dbjob *list)
 }
 
 /*
+ * The calling thread's semaphore, for waiting on a batch.  A thread's
+ * own, not its job's: a batch's leader posts it after letting go of the
+ * pool's lock, by which time the job may have returned.
+ */
+static sem_t *
+thread_sem(void)
+{
+	static __thread sem_t	 sem;
+	static __thread int	 ready;
+
+	if (!ready) {
+		sem_init(&sem, 0, 0);
+		ready = 1;
+	}
+	return &sem;
+}
+
+/*
  * Run fn(arg, writer) in a transaction shared with the writes of other
  * threads: group commit, so that the pages every write changes (the
  * last of each index in time order) are written once for them all.  A
  * thread queues its job; the first in the queue when no batch runs
  * takes the writer, then the whole queue, and runs it as one batch
  * (batch_run()).  The others sleep until their batch has ended, or
- * until they are first in the queue.  Returns 0, or -1 when fn's work
- * was lost or never done.
+ * until they are first in the queue.  They are woken once the pool's
+ * lock is free, so that none wakes only to wait for it.  Returns 0, or
+ * -1 when fn's work was lost or never done.
  */
 int
 db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
 {
-	struct dbjob	 self, *j;
+	struct dbjob	 self, *j, *next, *first;
 	struct db	*db;
 	int		 rc = -1;
 
 	memset(&self, 0, sizeof(self));
 	self.fn = fn;
 	self.arg = arg;
-	pthread_cond_init(&self.wake, NULL);
+	self.wake = thread_sem();
 	pthread_mutex_lock(&p->lock);
 	*p->jobs_tail = &self;
 	p->jobs_tail = &self.next;
-	while (!self.done && (p->batching || p->jobs != &self))
-		pthread_cond_wait(&self.wake, &p->lock);
-	if (self.done)
-		goto out;
+	if (p->batching || p->jobs != &self) {
+		pthread_mutex_unlock(&p->lock);
+		while (sem_wait(self.wake) == -1)
+			continue;		/* EINTR */
+		if (self.done)
+			return self.rc;
+		pthread_mutex_lock(&p->lock);	/* first in the queue */
+	}
 	p->batching = 1;
 	pthread_mutex_unlock(&p->lock);
 
@@ -732,15 +755,17 @@ db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
 	for (j = &self; j != NULL; j = j->next) {
 		j->rc = rc;
 		j->done = 1;
-		if (j != &self)
-			pthread_cond_signal(&j->wake);
 	}
 	p->batching = 0;
-	if (p->jobs != NULL)
-		pthread_cond_signal(&p->jobs->wake);
-out:
+	first = p->jobs;
 	pthread_mutex_unlock(&p->lock);
-	pthread_cond_destroy(&self.wake);
+	/* A job is gone once posted: read its next before. */
+	for (j = self.next; j != NULL; j = next) {
+		next = j->next;
+		sem_post(j->wake);
+	}
+	if (first != NULL)
+		sem_post(first->wake);
 	return self.rc;
 }
 

@@ -7,6 +7,7 @@
 #define OTP_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -255,7 +256,7 @@ struct db {
 struct dbjob {
 	void		(*fn)(void *, struct db *);
 	void		*arg;
-	pthread_cond_t	 wake;		/* its batch ended, or its turn */
+	sem_t		*wake;		/* its thread's: batch ended, or its turn */
 	int		 done;		/* run, and its batch ended */
 	int		 rc;		/* 0: committed; -1: lost */
 	struct dbjob	*next;
