@@ -549,7 +549,6 @@ checkpointer(void *arg)
 		pthread_mutex_lock(&p->lock);
 		while (p->wal_pages < CHECKPOINT_PAGES)
 			pthread_cond_wait(&p->wal_full, &p->lock);
-		p->wal_pages = 0;
 		pthread_mutex_unlock(&p->lock);
 		rc = SQLITE_OK;
 		for (pass = 0; pass < 2 && rc == SQLITE_OK; pass++) {
@@ -560,6 +559,14 @@ checkpointer(void *arg)
 			if (pass == 1)
 				pthread_mutex_unlock(&p->wlock);
 		}
+		/*
+		 * The commits made meanwhile saw the WAL before it was
+		 * copied: a second round would only make the writers wait
+		 * for two more syncs, for the few pages written since.
+		 */
+		pthread_mutex_lock(&p->lock);
+		p->wal_pages = 0;
+		pthread_mutex_unlock(&p->lock);
 		/*
 		 * Busy: otp-purge is checkpointing.  Either way, not again
 		 * before a second: every commit would wake us meanwhile.
