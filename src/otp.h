@@ -318,6 +318,7 @@ struct ctx {
 	char			 app[ID_MAX];	/* authenticated application */
 	char			 id[ID_MAX];	/* the {id} path segment */
 	struct json_object	*json;		/* body of a JSON route */
+	char			 jerr[256];	/* why it is NULL */
 	time_t			 now;
 };
 

@@ -182,6 +182,14 @@ dispatch(struct ctx *c, int bodyerr)
 		return;
 	}
 	/*
+	 * A JSON body is parsed here, not under the write lock; what is
+	 * wrong with it is answered in serve(), after the key's check.
+	 */
+	if ((rt->flags & R_JSON) && c->req->method == METHOD_POST &&
+	    is_json_type(c->req->content_type))
+		c->json = jparse(c->req->body, c->req->bodysz, c->jerr,
+		    sizeof(c->jerr));
+	/*
 	 * The API's writes run on the writer in batches, but for a send
 	 * that waits on the network, which no batch should wait for.  The
 	 * webhook takes the writer itself once its signature is right.
@@ -216,8 +224,6 @@ unauthorized(struct ctx *c)
 static void
 serve(struct ctx *c, const struct route *rt)
 {
-	char	 err[256];
-
 	if (rt->flags & R_AUTH) {
 		switch (auth_app(c->w->db, c->req->authorization, c->app)) {
 		case AUTH_OK:
@@ -236,10 +242,9 @@ serve(struct ctx *c, const struct route *rt)
 			    "Send Content-Type: application/json.");
 			return;
 		}
-		c->json = jparse(c->req->body, c->req->bodysz, err,
-		    sizeof(err));
 		if (c->json == NULL) {
-			resp_problem(c->resp, ERR_INVALID_REQUEST, "%s.", err);
+			resp_problem(c->resp, ERR_INVALID_REQUEST, "%s.",
+			    c->jerr);
 			return;
 		}
 		if (!json_object_is_type(c->json, json_type_object)) {
