@@ -6,10 +6,12 @@
  * connection from a pool the threads share for each request.
  */
 #include <err.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +267,18 @@ main(int argc, char *argv[])
 	 */
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+	/*
+	 * The threads run as SCHED_BATCH (they inherit it from this one):
+	 * a worker woken by the web server's connection or by its batch's
+	 * end waits for the running thread to sleep or use up its turn
+	 * instead of preempting it, be it the web server's event loop or a
+	 * batch's leader.  Same share of the CPU, and no privilege needed.
+	 * At half load, a sixth less CPU per verify and a quarter off its
+	 * p99 inside the service (README, Performance).
+	 */
+	if (sched_setscheduler(0, SCHED_BATCH,
+	    &(struct sched_param){ .sched_priority = 0 }) == -1)
+		log_warn("SCHED_BATCH: %s", strerror(errno));
 	if (db_pool_init(&s.pool, threads < DB_CONNS ? threads : DB_CONNS,
 	    1) == -1)
 		errx(1, "%s: cannot start the database pool", conf.database);

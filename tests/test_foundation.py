@@ -403,6 +403,26 @@ def test_wal_is_checkpointed_while_writers_go_on():
         s.stop()
 
 
+def test_the_service_threads_run_as_sched_batch():
+    """Every thread of otp.fcgi runs SCHED_BATCH, so that a worker woken
+    by a connection does not preempt the web server's event loop; the
+    web server itself keeps the default policy."""
+    s = Service("sched-batch")
+    try:
+        expect(s.get("/healthz").status == 200)
+        with open("/proc/%d/task/%d/children" % (s.proc.pid, s.proc.pid)) as f:
+            kid = int(f.read().split()[0])
+        tids = [int(t) for t in os.listdir("/proc/%d/task" % kid)]
+        policies = {t: os.sched_getscheduler(t) for t in tids}
+        expect(len(tids) >= 6, "threads %r: main, 4 workers, the "
+               "checkpointer", tids)
+        expect(set(policies.values()) == {os.SCHED_BATCH}, "%r", policies)
+        expect(os.sched_getscheduler(s.proc.pid) == os.SCHED_OTHER,
+               "lighttpd: %d", os.sched_getscheduler(s.proc.pid))
+    finally:
+        s.stop()
+
+
 def test_one_thread_reads_and_writes_on_one_connection():
     """--threads 1: a pool of one connection, writer and reader at once,
     beside the checkpointer's."""
