@@ -696,24 +696,6 @@ batch_run(struct db *db, struct dbjob *list)
 }
 
 /*
- * The calling thread's semaphore, for waiting on a batch.  A thread's
- * own, not its job's: a batch's leader posts it after letting go of the
- * pool's lock, by which time the job may have returned.
- */
-static sem_t *
-thread_sem(void)
-{
-	static __thread sem_t	 sem;
-	static __thread int	 ready;
-
-	if (!ready) {
-		sem_init(&sem, 0, 0);
-		ready = 1;
-	}
-	return &sem;
-}
-
-/*
  * Run fn(arg, writer) in a transaction shared with the writes of other
  * threads: group commit, so that the pages every write changes (the
  * last of each index in time order) are written once for them all.  A
@@ -721,8 +703,10 @@ thread_sem(void)
  * takes the writer, then the whole queue, and runs it as one batch
  * (batch_run()).  The others sleep until their batch has ended, or
  * until they are first in the queue.  They are woken once the pool's
- * lock is free, so that none wakes only to wait for it.  Returns 0, or
- * -1 when fn's work was lost or never done.
+ * lock is free, so that none wakes only to wait for it, the next batch's
+ * first: a job may return as soon as it is posted, and sem_post(3)
+ * touches nothing of it after the post that its waiter could see.
+ * Returns 0, or -1 when fn's work was lost or never done.
  */
 int
 db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
@@ -734,16 +718,16 @@ db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
 	memset(&self, 0, sizeof(self));
 	self.fn = fn;
 	self.arg = arg;
-	self.wake = thread_sem();
+	sem_init(&self.wake, 0, 0);
 	pthread_mutex_lock(&p->lock);
 	*p->jobs_tail = &self;
 	p->jobs_tail = &self.next;
 	if (p->batching || p->jobs != &self) {
 		pthread_mutex_unlock(&p->lock);
-		while (sem_wait(self.wake) == -1)
+		while (sem_wait(&self.wake) == -1)
 			continue;		/* EINTR */
 		if (self.done)
-			return self.rc;
+			goto out;
 		pthread_mutex_lock(&p->lock);	/* first in the queue */
 	}
 	p->batching = 1;
@@ -766,13 +750,14 @@ db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
 	p->batching = 0;
 	first = p->jobs;
 	pthread_mutex_unlock(&p->lock);
-	/* A job is gone once posted: read its next before. */
-	for (j = self.next; j != NULL; j = next) {
-		next = j->next;
-		sem_post(j->wake);
-	}
 	if (first != NULL)
-		sem_post(first->wake);
+		sem_post(&first->wake);
+	for (j = self.next; j != NULL; j = next) {
+		next = j->next;		/* j may be gone once posted */
+		sem_post(&j->wake);
+	}
+out:
+	sem_destroy(&self.wake);
 	return self.rc;
 }
 

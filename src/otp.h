@@ -256,7 +256,7 @@ struct db {
 struct dbjob {
 	void		(*fn)(void *, struct db *);
 	void		*arg;
-	sem_t		*wake;		/* its thread's: batch ended, or its turn */
+	sem_t		 wake;		/* its batch ended, or its turn */
 	int		 done;		/* run, and its batch ended */
 	int		 rc;		/* 0: committed; -1: lost */
 	struct dbjob	*next;
