@@ -1,9 +1,11 @@
 /*
  * The trivial FastCGI responder that benchmarks measure the service
  * against: it answers every request with a fixed small JSON body, with
- * the same threading as otp.fcgi.  Usage: trivial.fcgi [threads]
+ * the same threading as otp.fcgi, scheduling policy included.  Usage:
+ * trivial.fcgi [threads]
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,10 @@ main(int argc, char *argv[])
 	if (n > 64)
 		n = 64;
 	FCGX_Init();
+#ifdef SCHED_BATCH
+	sched_setscheduler(0, SCHED_BATCH,
+	    &(struct sched_param){ .sched_priority = 0 });
+#endif
 	for (i = 0; i < n; i++)
 		pthread_create(&th[i], NULL, serve, NULL);
 	for (i = 0; i < n; i++)
