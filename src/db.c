@@ -703,10 +703,11 @@ batch_run(struct db *db, struct dbjob *list)
  * takes the writer, then the whole queue, and runs it as one batch
  * (batch_run()).  The others sleep until their batch has ended, or
  * until they are first in the queue.  They are woken once the pool's
- * lock is free, so that none wakes only to wait for it, the next batch's
- * first: a job may return as soon as it is posted, and sem_post(3)
- * touches nothing of it after the post that its waiter could see.
- * Returns 0, or -1 when fn's work was lost or never done.
+ * lock is free, so that none wakes only to wait for it, and the next
+ * batch's first before the others.  A job may return as soon as it is
+ * posted: its next is read before, and sem_post(3) changes nothing its
+ * waiter could see after the post.  Returns 0, or -1 when fn's work was
+ * lost or never done.
  */
 int
 db_pool_batch(struct dbpool *p, void (*fn)(void *, struct db *), void *arg)
