@@ -292,15 +292,13 @@ run_batched(struct ctx *c, const struct route *rt)
 }
 
 /*
- * Take the pool's writer, giving back the connection the request holds
- * if any (the webhook's, once its signature is right): 0, or -1 with a
- * 503 in the response.
+ * Take the pool's writer for a request that holds no connection yet (the
+ * webhook, once its signature is right): 0, or -1 with a 503 in the
+ * response.  route_request() gives it back.
  */
 int
 route_writer(struct ctx *c)
 {
-	if (c->w->db != NULL)
-		db_pool_put(c->w->pool, c->w->db);
 	if ((c->w->db = db_pool_get(c->w->pool, 1)) == NULL) {
 		resp_problem(c->resp, ERR_UNAVAILABLE,
 		    "The database cannot be opened.");

@@ -368,8 +368,9 @@ def test_authentication_failures_look_alike():
 def test_a_key_stops_working_on_every_route_at_once():
     """Keys are checked on the reader for reads and on the writer, inside
     a batch, for the API's writes: a key used a moment ago on each route
-    is refused on all of them as soon as otpctl rotates it, before its
-    body is looked at, and the refused requests change nothing."""
+    is refused on all of them as soon as otpctl rotates it, before
+    anything about its body is answered, and the refused requests change
+    nothing."""
     app, key = svc.create_app("rotating")
     oid = create(new_phone(), key=key).json()["id"]
     cancel_me = create(new_phone(), key=key).json()["id"]
@@ -397,7 +398,7 @@ def test_a_key_stops_working_on_every_route_at_once():
         expect(r.header("WWW-Authenticate") == "Bearer", "%r", r)
         bodies.add(r.body)
         if body is not None:
-            # Not 415 or 400: the key is checked before the body.
+            # Not 415 or 400: the key is answered for before the body.
             r = svc.request(method, path, body="{", key=key,
                             ctype="text/plain")
             expect_problem(r, 401, "unauthorized")

@@ -92,7 +92,7 @@ def test_success_sends_the_authentication_template():
 def test_a_bad_key_is_401_before_the_body_and_sends_nothing():
     """A WhatsApp send takes the writer for itself, not a batch, and
     checks its key there: a missing, malformed, unknown or rotated key
-    is refused before the body is read, and nothing reaches Graph."""
+    gets 401 whatever the body, and nothing reaches Graph."""
     app, key = svc.create_app("wa-rotating")
     mock.reset()
     expect(svc.post("/v1/otp", body={"phone": new_phone()},
