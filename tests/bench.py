@@ -19,7 +19,9 @@ WhatsApp's top tier, 1,000 messages/s per number.
 
 Environment: BENCH_SECONDS (default 10) is each wrk run's duration;
 BENCH_THREADS (2) and BENCH_CONNECTIONS (32) are wrk's -t and -c (the
-WhatsApp runs use their own -c values).
+WhatsApp runs use their own -c values); BENCH_PAUSE=fixed makes the
+half-load run pause a fixed 10 ms between requests instead of a random
+time of that mean (as sessions 4 to 8 measured it).
 
 Standard library only, plus wrk(1) and lighttpd(8).  Exits non-zero when
 something could not be measured; a missed target is reported, not fatal.
@@ -53,6 +55,7 @@ BENCH_OUT = os.path.join(otptest.OUT, "bench")
 FCGI_THREADS = 4  # otp.fcgi's default; trivial.fcgi is given the same
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+PAUSE_FIXED = os.environ.get("BENCH_PAUSE") == "fixed"
 WRK_THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WRK_CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 
@@ -324,7 +327,24 @@ function request()
 end
 '''
 
+# The half-load run's pause between a connection's requests: random,
+# exponentially distributed with a mean of args[3] ms, as the gaps of
+# people who act independently of one another are.  A fixed pause
+# (BENCH_PAUSE=fixed) keeps the requests that one stall bunched together
+# bunched: they come back together after every pause, and the tail
+# measured is largely wrk's own waves, the trivial responder's too.
+# Each thread seeds its own sequence, so that a run can be repeated.
 LUA_DELAY = r'''
+local seeded = false
+function delay()
+  if not seeded then
+    math.randomseed(tid)
+    seeded = true
+  end
+  return -pause * math.log(1 - math.random())
+end
+'''
+LUA_DELAY_FIXED = r'''
 function delay()
   return pause
 end
@@ -887,7 +907,8 @@ def main():
         lua_h = write_lua(d, "healthz", LUA_HEALTHZ, key)
         lua_s = write_lua(d, "send", LUA_SEND, key)
         lua_c = write_lua(d, "cycle", LUA_CYCLE, key)
-        lua_cd = write_lua(d, "cycle-delay", LUA_CYCLE, key, LUA_DELAY)
+        lua_cd = write_lua(d, "cycle-delay", LUA_CYCLE, key,
+                           LUA_DELAY_FIXED if PAUSE_FIXED else LUA_DELAY)
         lua_b = write_lua(d, "burst", LUA_CYCLE, key, LUA_BURST)
 
         # Warm both up (first connections, page cache, CPU clocks).
@@ -936,7 +957,8 @@ def main():
             vr["triv"]["burst_s"])
 
         # Latency at about half the wrong-code maximum: connections that
-        # each pause PAUSE ms between requests (wrk's delay()), so the
+        # each pause between requests (wrk's delay(); LUA_DELAY), on
+        # average PAUSE ms, so the
         # offered rate is about conns * 1000 / (PAUSE + latency + wrk's
         # own timer slack).  Latency and slack are not known in advance:
         # a 2 s probe at a guess (3 ms for both) sets the connections.
@@ -958,8 +980,9 @@ def main():
                   again=lambda s1: ["verify", f_wrong, pause,
                                     wrong_sent + s1["requests"]])
         vl["p99_target"] = True
-        vl["note"] = "%d conns, %d ms pause: %.0f%% of max" % (
-            lconns, pause, 100 * vl["svc"]["rps"] / vw["svc"]["rps"])
+        vl["note"] = "%d conns, %s %d ms pause: %.0f%% of max" % (
+            lconns, "fixed" if PAUSE_FIXED else "random, mean", pause,
+            100 * vl["svc"]["rps"] / vw["svc"]["rps"])
         wrong_sent += vl["svc"]["requests"]
 
         # Peak RSS of the service's processes, while they still run.
@@ -1062,7 +1085,8 @@ def main():
     print("  verify right: %s (service vs trivial); each code is checked "
           "once and approved; req/s = answers / burst time." % vr["note"])
     print("  half load: %s; p50/p99 from wrk --latency (closed loop with "
-          "a pause, not a constant-rate generator like wrk2)." % vl["note"])
+          "a pause, not a constant-rate generator like wrk2; random pauses "
+          "are exponential, BENCH_PAUSE=fixed for a fixed one)." % vl["note"])
     print("  steal: the share of the VM's CPU time its hypervisor gave to "
           "others during that wrk run (/proc/stat);")
     print("    a shared host makes ratios and p99 move from run to run "
