@@ -55,7 +55,9 @@ BENCH_OUT = os.path.join(otptest.OUT, "bench")
 FCGI_THREADS = 4  # otp.fcgi's default; trivial.fcgi is given the same
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-PAUSE_FIXED = os.environ.get("BENCH_PAUSE") == "fixed"
+PAUSE_FIXED = os.environ.get("BENCH_PAUSE", "random") == "fixed"
+if os.environ.get("BENCH_PAUSE", "random") not in ("random", "fixed"):
+    sys.exit("bench: BENCH_PAUSE is random (the default) or fixed")
 WRK_THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WRK_CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 
@@ -333,7 +335,8 @@ end
 # (BENCH_PAUSE=fixed) keeps the requests that one stall bunched together
 # bunched: they come back together after every pause, and the tail
 # measured is largely wrk's own waves, the trivial responder's too.
-# Each thread seeds its own sequence, so that a run can be repeated.
+# Each thread seeds its own sequence, so that runs draw the same pauses;
+# wrk truncates a delay to whole milliseconds, so it is rounded.
 LUA_DELAY = r'''
 local seeded = false
 function delay()
@@ -341,7 +344,7 @@ function delay()
     math.randomseed(tid)
     seeded = true
   end
-  return -pause * math.log(1 - math.random())
+  return math.floor(-pause * math.log(1 - math.random()) + 0.5)
 end
 '''
 LUA_DELAY_FIXED = r'''
