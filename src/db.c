@@ -544,7 +544,7 @@ ckpt_sync(struct db *db, int op)
 	if (sqlite3_file_control(db->h, "main", op, &f) == SQLITE_OK &&
 	    f != NULL && f->pMethods != NULL &&
 	    f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
-		log_warn("checkpoint: syncing the %s failed",
+		log_err("checkpoint: syncing the %s failed",
 		    op == SQLITE_FCNTL_FILE_POINTER ? "database" : "WAL");
 		return -1;
 	}
@@ -562,8 +562,7 @@ ckpt_sync(struct db *db, int op)
  * page the earlier passes wrote: both files are synced before it, while
  * they go on (its stall 1.0-1.2 ms against 2.4 ms on average, the two
  * builds alternating at 7,900 verifies a second).  After a failed sync
- * there is no last pass: its own sync of the same file could succeed
- * with the pages lost, and the WAL would start over without them.
+ * there is no last pass: the WAL is not started over in this round.
  * Returns 0, or -1 if busy (otp-purge is checkpointing) or failed.
  */
 static int
