@@ -65,8 +65,11 @@ tests/build/t_%: tests/t_%.c tests/t.h tests/build/libotp.a
 tests/build/trivial.fcgi: tests/trivial.c | tests/build
 	$(CC) $(CFLAGS) -O2 -o $@ tests/trivial.c $(LDLIBS)
 
+tests/build/failsync.so: tests/failsync.c | tests/build
+	$(CC) $(CFLAGS) -O2 -shared -fPIC -o $@ tests/failsync.c -ldl
+
 testbuild: tests/build/otp.fcgi tests/build/otpctl tests/build/otp-purge \
-	   tests/build/trivial.fcgi \
+	   tests/build/trivial.fcgi tests/build/failsync.so \
 	   $(UNITS:%=tests/build/%)
 
 deps:

@@ -405,6 +405,81 @@ def test_wal_is_checkpointed_while_writers_go_on():
         s.stop()
 
 
+def test_a_failing_disk_sync_is_logged_and_checkpoints_resume():
+    """While every sync of the database fails with EIO (tests/failsync.c,
+    preloaded into otp.fcgi), checkpoints fail, say so in the log and
+    never start the WAL over, and the writes go on.  Once the disk is
+    back, checkpoints start the WAL over again and it stops growing."""
+    import otptest
+    name = "failsync"
+    db = os.path.join(OUT, name, "otp.db")
+    failing = os.path.join(OUT, name + "-failing")
+    wrapper = os.path.join(OUT, name + ".sh")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nASAN_OPTIONS="$ASAN_OPTIONS:'
+                'verify_asan_link_order=0" LD_PRELOAD=%s FAILSYNC_WHILE=%s '
+                'FAILSYNC_SUFFIX=%s exec %s "$@"\n' % (
+                    os.path.join(TOP, "tests", "build", "failsync.so"),
+                    failing, db, FCGI))
+    os.chmod(wrapper, 0o755)
+    otptest.FCGI = wrapper
+    try:
+        s = Service(name, conf={"limits": {
+            "sends_per_phone_hour": 0, "sends_per_phone_day": 0,
+            "sends_per_app_minute": 0, "sends_per_ip_minute": 0},
+            "otp": {"resend_cooldown": 0}})
+    finally:
+        otptest.FCGI = FCGI
+    try:
+        _, key = s.create_app()
+        bad = []
+
+        def sends(seed, seconds, at_least):
+            rnd = random.Random(seed)
+            end, n = time.time() + seconds, 0
+            while n < at_least or time.time() < end:
+                r = s.post("/v1/otp", {"phone": "+9647%09d" %
+                                       rnd.randrange(10 ** 9)}, key=key)
+                n += 1
+                if r.status != 201:
+                    bad.append(r)
+
+        def load(seed):
+            threads = [threading.Thread(target=sends, args=(seed + i, 2.5,
+                                                             150))
+                       for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            expect(not bad, "%r", bad[:3])
+
+        open(failing, "w").close()
+        load(1)
+        expect("checkpoint: syncing the database failed" in s.log() or
+               "checkpoint: disk I/O error" in s.log(), s.log()[-2000:])
+        # Each send leaves about 39 KB of WAL: 600 of them, 23 MB.
+        grown = os.path.getsize(db + "-wal")
+        expect(grown > 12 << 20, "WAL of %d bytes", grown)
+
+        os.unlink(failing)
+        time.sleep(1.5)     # the checkpointer waits a second after a failure
+        errors = s.log().count("checkpoint:")
+        load(100)
+        wal = os.path.getsize(db + "-wal")
+        expect(wal < grown + (8 << 20), "WAL of %d bytes after %d",
+               wal, grown)
+        expect(s.log().count("checkpoint:") == errors, s.log()[-2000:])
+    finally:
+        s.stop()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(failing)
+    c = sqlite3.connect(db)
+    expect(c.execute("PRAGMA integrity_check").fetchone()[0] == "ok",
+           "integrity_check")
+    c.close()
+
+
 def test_the_service_threads_run_as_sched_batch():
     """Every thread of otp.fcgi runs SCHED_BATCH, so that a worker woken
     by a connection does not preempt the web server's event loop; the
