@@ -33,8 +33,9 @@ failing(int fd)
 	return (size_t)n >= sl && strcmp(path + n - sl, suffix) == 0;
 }
 
-int
-fdatasync(int fd)
+/* The sync called name, or EIO while it is to fail. */
+static int
+sync_or_fail(const char *name, int fd)
 {
 	int	(*real)(int);
 
@@ -42,19 +43,18 @@ fdatasync(int fd)
 		errno = EIO;
 		return -1;
 	}
-	*(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+	*(void **)&real = dlsym(RTLD_NEXT, name);
 	return real(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	return sync_or_fail("fdatasync", fd);
 }
 
 int
 fsync(int fd)
 {
-	int	(*real)(int);
-
-	if (failing(fd)) {
-		errno = EIO;
-		return -1;
-	}
-	*(void **)&real = dlsym(RTLD_NEXT, "fsync");
-	return real(fd);
+	return sync_or_fail("fsync", fd);
 }
