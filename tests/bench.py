@@ -55,8 +55,8 @@ BENCH_OUT = os.path.join(otptest.OUT, "bench")
 FCGI_THREADS = 4  # otp.fcgi's default; trivial.fcgi is given the same
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-PAUSE_FIXED = os.environ.get("BENCH_PAUSE", "random") == "fixed"
-if os.environ.get("BENCH_PAUSE", "random") not in ("random", "fixed"):
+PAUSE_FIXED = os.environ.get("BENCH_PAUSE") == "fixed"
+if (os.environ.get("BENCH_PAUSE") or "random") not in ("random", "fixed"):
     sys.exit("bench: BENCH_PAUSE is random (the default) or fixed")
 WRK_THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WRK_CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
