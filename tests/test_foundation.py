@@ -432,7 +432,7 @@ def test_a_failing_disk_sync_stops_the_process_and_loses_nothing():
             "otp": {"resend_cooldown": 0}})
     finally:
         otptest.FCGI = FCGI
-    died = "syncing the database: the disk failed; exiting"
+    died = "the disk failed; exiting"
     try:
         _, key = s.create_app()
         first = children_of(s.proc.pid)
